@@ -1,0 +1,23 @@
+"""The ``referral-automation`` command line: thin commands that parse, call a service, print.
+
+Each command group lives in its own module and registers itself on ``app`` when imported below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="referral-automation",
+    help="Ask happy customers for referrals at the right moment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on ``app`` (order = order in --help).
+from referral_automation.cli import setup as _setup  # noqa: E402,F401
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,89 @@
+"""Checks across config files: names that must exist elsewhere, with the line that names them."""
+
+from __future__ import annotations
+
+from referral_automation.config import (
+    AllOf,
+    AnyOf,
+    AppConfig,
+    Comparison,
+    Condition,
+    DetractorSignal,
+    NotOf,
+)
+from referral_automation.errors import Problem
+from referral_automation.yamlsource import Location, YamlDocument
+
+
+def _comparisons(condition: Condition | None, loc: Location) -> list[tuple[Comparison, Location]]:
+    if condition is None:
+        return []
+    if isinstance(condition, AllOf | AnyOf):
+        key = "all" if isinstance(condition, AllOf) else "any"
+        items = condition.all if isinstance(condition, AllOf) else condition.any
+        return [c for i, item in enumerate(items) for c in _comparisons(item, (*loc, key, i))]
+    if isinstance(condition, NotOf):
+        return _comparisons(condition.not_, (*loc, "not"))
+    return [(condition, loc)]
+
+
+def _check_event_condition(
+    config: AppConfig, doc: YamlDocument, event: str, condition: Condition | None, loc: Location
+) -> list[Problem]:
+    known = config.events.event_types.get(event)
+    problems = []
+    for comparison, where in _comparisons(condition, loc):
+        if comparison.property is None or known is None:
+            continue
+        if comparison.property.split(".")[0] not in known.properties:
+            names = ", ".join(sorted(known.properties)) or "none"
+            problems.append(
+                doc.problem(
+                    (*where, "property"),
+                    f"event type {event!r} has no property {comparison.property!r} (it has: {names})",
+                )
+            )
+    return problems
+
+
+def _check_event_type(config: AppConfig, doc: YamlDocument, event: str, loc: Location) -> list[Problem]:
+    if event in config.events.event_types:
+        return []
+    known = ", ".join(sorted(config.events.event_types))
+    return [doc.problem(loc, f"unknown event type {event!r} (events.yaml knows: {known})")]
+
+
+def _check_signal(config: AppConfig, doc: YamlDocument, signal: DetractorSignal, loc: Location) -> list[Problem]:
+    problems = _check_event_type(config, doc, signal.event, (*loc, "event"))
+    problems += _check_event_condition(config, doc, signal.event, signal.when, (*loc, "when"))
+    if signal.unresolved_by is not None:
+        problems += _check_event_type(config, doc, signal.unresolved_by, (*loc, "unresolved_by"))
+    return problems
+
+
+def cross_check(config: AppConfig, docs: dict[str, YamlDocument]) -> list[Problem]:
+    """Every problem that only shows when the files are read together."""
+    triggers = docs["triggers"]
+    problems: list[Problem] = []
+    for index, rule in enumerate(config.triggers.rules):
+        loc: Location = ("rules", index)
+        if rule.campaign not in config.campaigns.campaigns:
+            known = ", ".join(sorted(config.campaigns.campaigns))
+            problems.append(
+                triggers.problem(
+                    (*loc, "campaign"), f"unknown campaign {rule.campaign!r} (campaigns.yaml has: {known})"
+                )
+            )
+        if rule.event is not None:
+            problems += _check_event_type(config, triggers, rule.event, (*loc, "event"))
+            problems += _check_event_condition(config, triggers, rule.event, rule.when, (*loc, "when"))
+        elif any(c.property is not None for c, _ in _comparisons(rule.when, ())):
+            problems.append(
+                triggers.problem((*loc, "when"), "a time-based rule has no event: use 'customer' conditions only")
+            )
+        detractor = rule.guards.detractor
+        for s_index, signal in enumerate(detractor.signals if detractor else []):
+            problems += _check_signal(config, triggers, signal, (*loc, "guards", "detractor", "signals", s_index))
+    for s_index, signal in enumerate(config.triggers.guards.detractor.signals):
+        problems += _check_signal(config, triggers, signal, ("guards", "detractor", "signals", s_index))
+    return problems

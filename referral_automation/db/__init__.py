@@ -1,0 +1,1 @@
+"""Database adapter: tables, engine and session set-up, migrations, repositories."""

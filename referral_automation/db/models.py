@@ -1,0 +1,234 @@
+"""SQLAlchemy 2.0 tables: the engine's whole state lives here.
+
+Idempotency is carried by keys (DESIGN.md): events by ``event_id``; moments by
+(customer, rule, source key); referral requests by moment; messages by (request, sequence step).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from referral_automation.db.types import JSONDocument, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Customer(Base):
+    """A customer as the CRM knows them; upserted by ``customer_id``."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    company: Mapped[str] = mapped_column(String(300), default="")
+    plan: Mapped[str] = mapped_column(String(100), default="")
+    lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    first_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JourneyEvent(Base):
+    """One customer-journey event. ``seq`` orders ingestion and is the detection watermark."""
+
+    __tablename__ = "journey_events"
+    __table_args__ = (Index("ix_journey_events_customer_time", "customer_id", "occurred_at"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    type: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Moment(Base):
+    """A detected positive moment of truth, with what came of it.
+
+    ``source_key`` is the event id for event rules and ``time:<rule>`` for time-based rules, so a
+    moment is recorded once however often detection runs. ``outcome`` is ``requested``,
+    ``blocked`` (``blocked_by`` names the guard) or ``superseded`` (another moment of the same
+    customer in the same run had a higher priority).
+    """
+
+    __tablename__ = "moments"
+    __table_args__ = (UniqueConstraint("customer_id", "rule_id", "source_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    source_key: Mapped[str] = mapped_column(String(200))
+    event_seq: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    priority: Mapped[int] = mapped_column(Integer)
+    campaign: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))
+    blocked_by: Mapped[str | None] = mapped_column(String(50))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReferralRequest(Base):
+    """One ask for referrals, from its moment to its last follow-up.
+
+    Statuses (CONTRACT.md): ``pending_approval → approved | rejected | expired``,
+    ``scheduled → sending → sent | failed``, ``suppressed``, ``cancelled``.
+    """
+
+    __tablename__ = "referral_requests"
+    __table_args__ = (
+        Index("ix_referral_requests_due", "status", "scheduled_for"),
+        Index("ix_referral_requests_customer_created", "customer_id", "created_at"),
+        Index("ix_referral_requests_followup", "status", "next_followup_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    moment_id: Mapped[str] = mapped_column(ForeignKey("moments.id"), unique=True)
+    campaign: Mapped[str] = mapped_column(String(100))
+    variant: Mapped[str] = mapped_column(String(100))
+    incentive: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Secret of the unsubscribe link (the code is forwarded to friends, so it cannot serve).
+    unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval_reason: Mapped[str | None] = mapped_column(Text)
+    approval_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    followups_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApprovalDecision(Base):
+    """A success manager's (or the expiry clock's) decision on a request that needed approval."""
+
+    __tablename__ = "approval_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Suppression(Base):
+    """An address that must not be emailed (unsubscribe, bounce, spam report)."""
+
+    __tablename__ = "suppressions"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Message(Base):
+    """One email of a request: step 0 is the first ask, 1 and 2 are follow-ups.
+
+    The row is written (``sending``) before the provider is called, so a crash between the
+    provider's acceptance and the status write is visible and reconciled, never re-sent blindly.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("referral_request_id", "sequence_step"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"))
+    sequence_step: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(30))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Response(Base):
+    """Something a customer (or the provider on their behalf) did after a message.
+
+    ``kind``: delivered, opened, clicked, replied_ok, referral, conversion, unsubscribed,
+    bounced, spam_reported, … ``external_id`` (such as SendGrid's ``sg_event_id``) deduplicates.
+    """
+
+    __tablename__ = "responses"
+    __table_args__ = (Index("ix_responses_request_kind", "referral_request_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    referral_request_id: Mapped[str | None] = mapped_column(ForeignKey("referral_requests.id"))
+    message_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(30))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(30))
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class FlowState(Base):
+    """Named watermarks of the flows (``detect`` keeps the last event ``seq`` it finished)."""
+
+    __tablename__ = "flow_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(BigId, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Who did what to which thing, and when: decisions, warnings, status changes by people."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

@@ -1,0 +1,131 @@
+"""Guards: the checks a moment of truth must pass, at the moment's time, before anyone is asked.
+
+Each guard is a small function returning ``None`` (pass) or the reason it blocks. They run in the
+order of ``Guards``' fields, and the first that blocks is recorded on the moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from referral_automation.config import (
+    ConsentGuard,
+    CooldownGuard,
+    DetractorGuard,
+    DetractorSignal,
+    Guards,
+    StalenessGuard,
+    TenureGuard,
+)
+from referral_automation.domain.conditions import evaluate, lookup
+from referral_automation.domain.facts import (
+    CustomerFacts,
+    EventFacts,
+    GuardVerdict,
+    MomentCandidate,
+    tenure_days,
+)
+
+#: How far in the future (clock skew between systems) an event may be and still count as "now".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardContext:
+    """Everything the guards need to know about one moment."""
+
+    moment: MomentCandidate
+    customer: CustomerFacts
+    #: The customer's events in the detractor look-back before the moment (the moment's own included).
+    recent_events: Sequence[EventFacts]
+    #: When the customer was last sent (or given) a referral request that counts for the cool-down.
+    last_request_at: datetime | None
+    now: datetime
+
+
+def staleness(guard: StalenessGuard, ctx: GuardContext) -> str | None:
+    age = ctx.now - ctx.moment.occurred_at
+    if age < -CLOCK_SKEW:
+        return f"the moment is in the future ({ctx.moment.occurred_at.isoformat()})"
+    if age > timedelta(days=guard.max_age_days):
+        return f"the moment is {age.days} days old (at most {guard.max_age_days:g} allowed)"
+    return None
+
+
+def consent(guard: ConsentGuard, ctx: GuardContext) -> str | None:
+    if guard.require_opt_in and not ctx.customer.marketing_opt_in:
+        return "the customer has not opted in to marketing email"
+    if guard.check_suppressions and ctx.customer.suppressed:
+        return "the address is suppressed (unsubscribed, bounced or reported spam)"
+    return None
+
+
+def tenure(guard: TenureGuard, ctx: GuardContext) -> str | None:
+    days = tenure_days(ctx.customer, ctx.moment.occurred_at)
+    if days is None:
+        return "the customer has no first purchase"
+    if days < guard.min_days:
+        return f"tenure is {int(days)} days (at least {guard.min_days} needed)"
+    return None
+
+
+def cooldown(guard: CooldownGuard, ctx: GuardContext) -> str | None:
+    last = ctx.last_request_at
+    if last is not None and last > ctx.moment.occurred_at - timedelta(days=guard.days):
+        return f"a referral request was made on {last.date().isoformat()} (cool-down {guard.days} days)"
+    return None
+
+
+def _is_resolved(signal: DetractorSignal, opened: EventFacts, events: Sequence[EventFacts], until: datetime) -> bool:
+    assert signal.match_property is not None
+    key = lookup(opened.properties, signal.match_property)
+    return any(
+        e.type == signal.unresolved_by
+        and opened.occurred_at <= e.occurred_at <= until
+        and lookup(e.properties, signal.match_property) == key
+        for e in events
+    )
+
+
+def _signal_fires(signal: DetractorSignal, event: EventFacts, ctx: GuardContext) -> bool:
+    if event.type != signal.event:
+        return False
+    if not evaluate(signal.when, properties=event.properties, customer=ctx.customer, at=event.occurred_at):
+        return False
+    if signal.unresolved_by is not None:
+        return not _is_resolved(signal, event, ctx.recent_events, ctx.moment.occurred_at)
+    return True
+
+
+def detractor(guard: DetractorGuard, ctx: GuardContext) -> str | None:
+    start = ctx.moment.occurred_at - timedelta(days=guard.lookback_days)
+    for event in ctx.recent_events:
+        if event.event_id == ctx.moment.event_id or not start <= event.occurred_at <= ctx.moment.occurred_at:
+            continue
+        for signal in guard.signals:
+            if _signal_fires(signal, event, ctx):
+                return f"detractor signal: {event.type} {event.event_id} on {event.occurred_at.date().isoformat()}"
+    return None
+
+
+GUARD_CHECKS: dict[str, Callable[[object, GuardContext], str | None]] = {
+    "staleness": staleness,  # type: ignore[dict-item]
+    "consent": consent,  # type: ignore[dict-item]
+    "tenure": tenure,  # type: ignore[dict-item]
+    "cooldown": cooldown,  # type: ignore[dict-item]
+    "detractor": detractor,  # type: ignore[dict-item]
+}
+
+
+def check_guards(guards: Guards, ctx: GuardContext) -> GuardVerdict:
+    """Apply every enabled guard in order; the first that blocks decides."""
+    for name, check in GUARD_CHECKS.items():
+        guard = getattr(guards, name)
+        if not guard.enabled:
+            continue
+        reason = check(guard, ctx)
+        if reason is not None:
+            return GuardVerdict.blocked(name, reason)
+    return GuardVerdict.ok()

@@ -1,0 +1,1 @@
+"""Email adapter: rendering (Jinja sandbox) and senders behind the ``EmailSender`` protocol."""

@@ -1,0 +1,76 @@
+"""One exception tree for the whole engine.
+
+::
+
+    ReferralAutomationError
+    ├── ConfigError              bad YAML, bad rules, bad campaigns (carries ``Problem`` lines)
+    ├── InputError               bad input files (customers, events) that abort a whole command
+    ├── TemplateError            a template that does not compile or render
+    └── DeliveryError            a message could not be handed to the provider
+        ├── RetryableDeliveryError   try again later (429, 5xx, connection refused)
+        ├── PermanentDeliveryError   never retry (4xx): the request is ``failed``
+        └── AmbiguousDeliveryError   the provider may have accepted it: reconcile, do not retry
+
+Only flows and the CLI catch broadly, per batch, and record what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a user's file, printed as ``path:line: message``."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+class ReferralAutomationError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class ProblemsError(ReferralAutomationError):
+    """An error made of one or more ``Problem`` lines."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(ProblemsError):
+    """Configuration (YAML) that cannot be used."""
+
+
+class InputError(ProblemsError):
+    """An input file that cannot be read at all."""
+
+
+class TemplateError(ProblemsError):
+    """A template that does not compile or render."""
+
+
+class DeliveryError(ReferralAutomationError):
+    """A message could not be handed to the email provider."""
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Nothing was accepted; sending again later is safe."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider refused the message for good (a 4xx): never retry it."""
+
+
+class AmbiguousDeliveryError(DeliveryError):
+    """The request reached the provider but no answer came back: it may have been accepted."""

@@ -1,0 +1,78 @@
+"""YAML that remembers where every value came from, for ``path:line: message`` errors.
+
+PyYAML's composer already knows the line of each node; we keep a map from the location of each
+value (a tuple of keys and indexes, as pydantic reports it in ``ValidationError.errors()``)
+to its 1-based line, so a validation error points at the offending node, not the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from referral_automation.errors import Problem
+
+Location = tuple[int | str, ...]
+
+
+@dataclass
+class YamlDocument:
+    """The parsed data of one YAML file and the line of each node in it."""
+
+    path: Path
+    data: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int | None:
+        """The line of ``location``, or of its nearest ancestor that has one."""
+        loc = tuple(location)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get((), None)
+
+    def problem(self, location: Location, message: str) -> Problem:
+        return Problem(str(self.path), self.line_of(location), message)
+
+
+def _to_python(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> Any:
+    """Build plain Python data; a mapping entry's line is its key's line (where a reader looks)."""
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader("").construct_object(key_node, deep=True)
+            if key in result:
+                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, (*loc, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*loc, i), lines) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Parse one YAML file; raise ``ConfigError`` with ``path:line`` on a syntax error."""
+    from referral_automation.errors import ConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror}")]) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines: dict[Location, int] = {}
+        data = {} if node is None else _to_python(node, (), lines)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise ConfigError([Problem(str(path), line, f"invalid YAML: {message}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(str(path), None, f"invalid YAML: {exc}")]) from exc
+    return YamlDocument(path=path, data=data, lines=lines)
