@@ -26,7 +26,7 @@ def init(database_url: DatabaseUrlOption = None, config_dir: ConfigDirOption = N
 
 @app.command()
 def validate(database_url: DatabaseUrlOption = None, config_dir: ConfigDirOption = None) -> None:
-    """Check the config and every template; print ``ok`` or one ``path:line: message`` per problem."""
+    """Check the config and every template; print "ok", or one "path:line: message" line per problem (exit 1)."""
     settings = settings_for(database_url, config_dir)
     with user_errors():
         validate_workspace(settings)
