@@ -284,6 +284,21 @@ class SendWindow(Strict):
     start: time = time(9, 0)
     end: time = time(17, 0)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 17:00 as the number 1020, which pydantic would take as seconds.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError('write the time in quotes, like "17:00" (unquoted, YAML reads 17:00 as a number)')
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("a send window time has no time zone: it is read in the customer's own zone")
+        return value
+
     @model_validator(mode="after")
     def _start_before_end(self) -> SendWindow:
         if self.start >= self.end:
@@ -389,11 +404,39 @@ class CampaignsConfig(Strict):
     campaigns: dict[Slug, Campaign] = Field(min_length=1)
 
 
+# --------------------------------------------------------------------------- delivery (optional file)
+class Tracking(Strict):
+    """SendGrid's own open and click tracking (our ``/r/`` links count referral clicks either way)."""
+
+    click: bool = False
+    open: bool = True
+
+
+class SendGridDelivery(Strict):
+    """How the SendGrid backend sends: settings of the account and of our own politeness."""
+
+    sandbox_mode: bool = False
+    tracking: Tracking = Tracking()
+    asm_group_id: int | None = Field(None, ge=1, description="SendGrid unsubscribe group (ASM), if any")
+    rate_limit_per_second: float = Field(250, gt=0, le=10000)
+    concurrency: int = Field(32, ge=1, le=256)
+    timeout_seconds: float = Field(30, gt=0, le=300)
+    max_attempts: int = Field(5, ge=1, le=20)
+    reconcile_window_minutes: int = Field(30, ge=1)
+
+
+class DeliveryConfig(Strict):
+    """``delivery.yaml`` (optional: these defaults apply when it is absent)."""
+
+    sendgrid: SendGridDelivery = SendGridDelivery()
+
+
 # --------------------------------------------------------------------------- loading
 class AppConfig(Strict):
     events: EventsConfig
     triggers: TriggersConfig
     campaigns: CampaignsConfig
+    delivery: DeliveryConfig = DeliveryConfig()
 
     def campaign(self, campaign_id: str) -> Campaign:
         return self.campaigns.campaigns[campaign_id]
@@ -440,6 +483,11 @@ def load_config(config_dir: Path) -> AppConfig:
     for name, model in FILES.items():
         try:
             docs[name], parts[name] = load_file(config_dir / f"{name}.yaml", model)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if (config_dir / "delivery.yaml").exists():  # optional: DeliveryConfig's defaults otherwise
+        try:
+            docs["delivery"], parts["delivery"] = load_file(config_dir / "delivery.yaml", DeliveryConfig)
         except ConfigError as error:
             problems.extend(error.problems)
     if problems:
