@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from referral_automation.errors import ConfigError, Problem
 from referral_automation.yamlsource import Location, YamlDocument, load_yaml
@@ -221,6 +222,22 @@ class GuardOverrides(Strict):
 
 
 # --------------------------------------------------------------------------- trigger rules
+#: Key of an error's context that names where inside the model it is (a model validator's own
+#: location is the whole model, whose line is not where the reader must look).
+WITHIN = "within"
+
+
+def _refuse_duplicate_ids(label: str, field: str, ids: list[str]) -> None:
+    """Raise at the second use of an id, locating the error at that item's ``id``."""
+    seen: set[str] = set()
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
+            raise PydanticCustomError(
+                "duplicate_id", f"{label} id {{id}} is used twice", {"id": repr(item_id), WITHIN: (field, index, "id")}
+            )
+        seen.add(item_id)
+
+
 class TimeTrigger(Strict):
     """A moment that comes with time: ``days`` after a customer date (evaluated on every run)."""
 
@@ -268,11 +285,7 @@ class TriggersConfig(Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> TriggersConfig:
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} is used twice")
-            seen.add(rule.id)
+        _refuse_duplicate_ids("rule", "rules", [rule.id for rule in self.rules])
         return self
 
 
@@ -382,13 +395,8 @@ class Campaign(Strict):
 
     @model_validator(mode="after")
     def _unique_arm_ids(self) -> Campaign:
-        for label, ids in (
-            ("variant", [v.id for v in self.variants]),
-            ("incentive", [i.id for i in self.incentives]),
-        ):
-            duplicates = {i for i in ids if ids.count(i) > 1}
-            if duplicates:
-                raise ValueError(f"{label} id {sorted(duplicates)[0]!r} is used twice")
+        _refuse_duplicate_ids("variant", "variants", [v.id for v in self.variants])
+        _refuse_duplicate_ids("incentive", "incentives", [i.id for i in self.incentives])
         return self
 
     def variant(self, variant_id: str) -> Variant:
@@ -453,6 +461,7 @@ def _problems_from(doc: YamlDocument, error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors():
         loc: Location = tuple(part for part in item["loc"] if not _is_union_tag(part))
+        loc = (*loc, *item.get("ctx", {}).get(WITHIN, ()))
         where = ".".join(str(part) for part in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
