@@ -46,6 +46,8 @@ def _to_python(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> An
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.SafeLoader("").construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool | None):  # a list or mapping as a key
+                raise yaml.MarkedYAMLError(problem="a key must be a plain name", problem_mark=key_node.start_mark)
             if key in result:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             lines[(*loc, key)] = key_node.start_mark.line + 1
