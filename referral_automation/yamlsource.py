@@ -46,7 +46,7 @@ def _to_python(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> An
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.SafeLoader("").construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool | None):  # a list or mapping as a key
+            if isinstance(key, list | dict | set):  # unhashable: a key must be a plain name
                 raise yaml.MarkedYAMLError(problem="a key must be a plain name", problem_mark=key_node.start_mark)
             if key in result:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
@@ -63,9 +63,14 @@ def load_yaml(path: Path) -> YamlDocument:
     from referral_automation.errors import ConfigError
 
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(str(path), bad_line, "not UTF-8 text: save the file as UTF-8")]) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         lines: dict[Location, int] = {}
