@@ -18,7 +18,7 @@ def resolve_zone(name: str | None) -> tuple[ZoneInfo, str | None]:
         return ZoneInfo("UTC"), None
     try:
         return ZoneInfo(name), None
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         return ZoneInfo("UTC"), f"unknown time zone {name!r}: using UTC"
 
 
