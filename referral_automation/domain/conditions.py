@@ -65,9 +65,20 @@ def _leaf(comparison: Comparison, properties: Mapping[str, Any], customer: Custo
         value = _MISSING if value is None else value
     op = comparison.operator()
     operand = comparison.operand(op)
-    if op in _ORDERING and _is_decimal(value):
-        operand = type(value)(str(operand))
+    if _is_decimal(value):
+        operand = _as_decimal(operand)
     return compare(op, value, operand)
+
+
+def _as_decimal(operand: Any) -> Any:
+    """The number as written in YAML (``0.1``, not its binary float), to compare with a decimal field."""
+    from decimal import Decimal
+
+    if isinstance(operand, list):
+        return [_as_decimal(item) for item in operand]
+    if isinstance(operand, int | float) and not isinstance(operand, bool):
+        return Decimal(str(operand))
+    return operand
 
 
 def evaluate(
