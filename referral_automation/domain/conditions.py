@@ -38,16 +38,21 @@ def compare(op: str, value: Any, operand: Any) -> bool:
     if value is _MISSING:
         return False
     if op == "eq":
-        return bool(value == operand)
+        return _same(value, operand)
     if op == "ne":
-        return bool(value != operand)
+        return not _same(value, operand)
     if op == "in":
-        return bool(value in operand)
+        return any(_same(value, item) for item in operand)
     if op == "not_in":
-        return bool(value not in operand)
+        return not any(_same(value, item) for item in operand)
     if isinstance(value, bool) or (not isinstance(value, int | float) and not _is_decimal(value)):
         return False
     return bool(_ORDERING[op](value, operand))
+
+
+def _same(value: Any, operand: Any) -> bool:
+    """Equality as in JSON: ``true`` is not ``1`` (Python's ``True == 1`` would say it is)."""
+    return isinstance(value, bool) == isinstance(operand, bool) and bool(value == operand)
 
 
 def _is_decimal(value: Any) -> bool:
