@@ -1,0 +1,22 @@
+"""Which sender a run uses, chosen by ``REFERRAL_EMAIL_BACKEND`` (CONTRACT.md settings)."""
+
+from __future__ import annotations
+
+from referral_automation.email.message import EmailSender
+from referral_automation.errors import ConfigError, Problem
+from referral_automation.settings import Settings
+
+
+def make_sender(settings: Settings) -> EmailSender:
+    """The sender for ``settings.email_backend``; each backend checks its own settings here."""
+    if settings.email_backend == "outbox":
+        from referral_automation.email.outbox import OutboxSender
+
+        return OutboxSender(settings.outbox_dir)
+    raise ConfigError(
+        [
+            Problem(
+                "REFERRAL_EMAIL_BACKEND", None, f"the {settings.email_backend!r} backend is not available in this build"
+            )
+        ]
+    )

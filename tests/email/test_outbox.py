@@ -1,0 +1,184 @@
+"""The outbox sender: one RFC 5322 file per message, never two."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
+from referral_automation.email.outbox import OutboxSender, encode_words, render_eml
+from referral_automation.email.senders import make_sender
+from referral_automation.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from referral_automation.settings import Settings
+
+NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+
+
+def outgoing(**changes: object) -> OutgoingEmail:
+    values: dict[str, object] = {
+        "message_id": "6b1f0f55-5d8c-5c4e-9a53-111111111111",
+        "referral_request_id": "req-1",
+        "sequence_step": 0,
+        "campaign": "customer_referral",
+        "variant": "gratitude",
+        "incentive": "give50_get50",
+        "to_email": "jurgen@example.de",
+        "to_name": "Jürgen Müller",
+        "from_email": "referrals@example.com",
+        "from_name": "Acme Success Team",
+        "reply_to_email": "replies@example.com",
+        "reply_to_name": "Acme, Inc.",
+        "subject": "Jürgen, would a colleague like this too?",
+        "html": "<p>Hallo Jürgen,</p>\n<p>" + "a = b " * 40 + "</p>",
+        "text": "Hallo Jürgen,\n\nReply OK and we do the rest.\n",
+        "headers": {
+            "List-Unsubscribe": "<http://localhost:8000/u/tok>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    }
+    values.update(changes)
+    return OutgoingEmail(**values)  # type: ignore[arg-type]
+
+
+def parse(data: bytes) -> EmailMessage:
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_render_eml_parses_back_with_every_header_and_both_parts() -> None:
+    """It writes a multipart/alternative message whose headers and parts read back unchanged."""
+    email = outgoing()
+    parsed = parse(render_eml(email, date=NOW))
+    assert parsed["Subject"] == email.subject
+    assert parsed["To"].addresses[0].display_name == "Jürgen Müller"
+    assert parsed["To"].addresses[0].addr_spec == "jurgen@example.de"
+    assert parsed["From"].addresses[0].addr_spec == "referrals@example.com"
+    assert parsed["Reply-To"].addresses[0].display_name == "Acme, Inc."
+    assert parsed["Message-ID"] == f"<{email.message_id}@example.com>"
+    assert parsed["Date"].datetime == NOW
+    assert parsed["X-Referral-Request-Id"] == "req-1"
+    assert parsed["X-Referral-Sequence-Step"] == "0"
+    assert parsed["X-Referral-Campaign"] == "customer_referral"
+    assert parsed["X-Referral-Variant"] == "gratitude"
+    assert parsed["List-Unsubscribe"] == "<http://localhost:8000/u/tok>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = list(parsed.iter_parts())
+    assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
+    assert parts[0].get_content() == email.text.replace("\n", "\r\n")
+    assert parts[1].get_content().replace("\r\n", "\n") == email.html
+    assert not parsed.defects
+
+
+def test_render_eml_lines_are_crlf_and_short() -> None:
+    """It ends every line with CRLF and keeps lines within RFC 5322's 998 characters."""
+    data = render_eml(outgoing(html="x" * 5000), date=NOW)
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+def test_header_values_cannot_inject_headers() -> None:
+    """It folds line breaks in a subject or header into spaces, so no header can be injected."""
+    email = outgoing(subject="Hi\r\nBcc: victim@example.com", headers={"X-Note": "a\nBcc: x@example.com"})
+    parsed = parse(render_eml(email, date=NOW))
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"] == "Hi Bcc: victim@example.com"
+
+
+def test_referral_headers_from_the_composer_are_not_duplicated() -> None:
+    """It writes each header once even when the composer already set it in another case."""
+    email = outgoing(headers={"x-referral-request-id": "req-1", "List-Unsubscribe": "<u>"})
+    parsed = parse(render_eml(email, date=NOW))
+    assert len(parsed.get_all("X-Referral-Request-Id") or []) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=0, max_size=200))
+def test_encoded_subjects_round_trip(subject: str) -> None:
+    """It encodes any one-line subject so that a standard parser reads the same text back."""
+    clean = " ".join(subject.split())
+    parsed = parse(render_eml(outgoing(subject=clean), date=NOW))
+    assert str(parsed["Subject"] or "") == clean
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r"), max_size=400))
+def test_bodies_round_trip(body: str) -> None:
+    """It encodes any text body so that a standard parser reads the same text back."""
+    parsed = parse(render_eml(outgoing(text=body), date=NOW))
+    plain = next(iter(parsed.iter_parts())).get_content()
+    assert plain == body.replace("\n", "\r\n")
+
+
+def test_encode_words_keeps_ascii_and_splits_long_text() -> None:
+    """It leaves ASCII alone and splits long non-ASCII text into encoded words of at most 75 characters."""
+    assert encode_words("plain") == "plain"
+    words = encode_words("ü" * 100).split("\r\n ")
+    assert len(words) > 1
+    assert all(len(word) <= 75 for word in words)
+
+
+def test_non_ascii_local_part_is_refused() -> None:
+    """It refuses an address it cannot write without SMTPUTF8 as a permanent error."""
+    with pytest.raises(PermanentDeliveryError):
+        render_eml(outgoing(to_email="jürgen@example.de"), date=NOW)
+
+
+def test_send_writes_one_file_named_by_message_id(tmp_path: Path) -> None:
+    """It writes `{message_id}.eml` and returns the file name as the provider message id."""
+    sender = OutboxSender(tmp_path / "outbox", clock=lambda: NOW)
+    email = outgoing()
+    result = sender.send(email)
+    assert result == SendResult(provider="outbox", provider_message_id=f"{email.message_id}.eml")
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [f"{email.message_id}.eml"]
+
+
+def test_send_twice_writes_once(tmp_path: Path) -> None:
+    """It finds the file of a message sent before and neither rewrites it nor writes another."""
+    sender = OutboxSender(tmp_path, clock=lambda: NOW)
+    first = sender.send(outgoing())
+    before = (tmp_path / first.provider_message_id).read_bytes()  # type: ignore[operator]
+    second = OutboxSender(tmp_path, clock=lambda: NOW.replace(year=2030)).send(outgoing(subject="changed"))
+    assert first == second
+    assert (tmp_path / first.provider_message_id).read_bytes() == before  # type: ignore[operator]
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_send_many_reports_each_message(tmp_path: Path) -> None:
+    """It sends each message on its own and returns the error of one that fails in its place."""
+    sender = OutboxSender(tmp_path, clock=lambda: NOW)
+    good = outgoing()
+    bad = outgoing(message_id="6b1f0f55-5d8c-5c4e-9a53-222222222222", to_email="no-at-sign")
+    outcomes = sender.send_many([good, bad])
+    assert isinstance(outcomes[0], SendResult)
+    assert isinstance(outcomes[1], PermanentDeliveryError)
+
+
+def test_unwritable_directory_is_retryable(tmp_path: Path) -> None:
+    """It reports a directory it cannot create as a retryable error."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RetryableDeliveryError):
+        OutboxSender(blocker / "outbox").send(outgoing())
+
+
+def test_make_sender_picks_the_outbox(tmp_path: Path) -> None:
+    """It builds the outbox sender for the outbox backend, writing into REFERRAL_OUTBOX_DIR."""
+    sender = make_sender(Settings(REFERRAL_OUTBOX_DIR=tmp_path, REFERRAL_EMAIL_BACKEND="outbox"))
+    assert isinstance(sender, EmailSender)
+    assert isinstance(sender, OutboxSender)
+    assert sender.idempotent
+    assert sender.directory == tmp_path
+
+
+def test_make_sender_refuses_a_backend_it_lacks() -> None:
+    """It names the setting when the chosen backend is not available."""
+    with pytest.raises(ConfigError, match="REFERRAL_EMAIL_BACKEND"):
+        make_sender(Settings(REFERRAL_EMAIL_BACKEND="sendgrid"))
