@@ -331,6 +331,9 @@ class FollowUps(Strict):
     """Days after the first send at which follow-ups go, while nobody has responded."""
 
     after_days: list[int] = Field(default_factory=lambda: [3, 7], max_length=5)
+    #: The follow-up template (every step renders it; ``step`` tells them apart).
+    #: Default: ``<campaign id>/follow_up``.
+    template: str | None = Field(None, pattern=r"^[A-Za-z0-9_\-/]+$")
 
     @field_validator("after_days")
     @classmethod
@@ -357,6 +360,8 @@ class Incentive(Strict):
     cost: Decimal = Field(ge=0, description="what one converted referral costs the program")
     text: str = Field(min_length=1, description="how the incentive is told to the customer")
     cap: int | None = Field(None, ge=1, description="e.g. 50: only the first 50 who refer are rewarded")
+    #: ``text`` in other languages, by locale (``de``, ``pt-BR``); emails in that locale use it.
+    translations: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _sides_match(self) -> Incentive:
@@ -404,6 +409,10 @@ class Campaign(Strict):
 
     def incentive(self, incentive_id: str) -> Incentive:
         return next(i for i in self.incentives if i.id == incentive_id)
+
+    def follow_up_template(self, campaign_id: str) -> str:
+        """The template of this campaign's follow-ups (``<campaign id>/follow_up`` unless named)."""
+        return self.follow_ups.template or f"{campaign_id}/follow_up"
 
 
 class CampaignsConfig(Strict):
