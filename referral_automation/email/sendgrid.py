@@ -1,0 +1,292 @@
+"""``SendGridSender``: the v3 Mail Send API behind the ``EmailSender`` port.
+
+Mail Send has no idempotency key, so the one thing this adapter must never do is send a message
+twice. Every failure is therefore sorted by *whether SendGrid can have accepted the message*:
+
+- the request never got out (connection refused, DNS, TLS, a reset while writing), a 429 or a
+  5xx: ``RetryableDeliveryError``, retried here with tenacity (bounded; a 429 waits for
+  ``X-RateLimit-Reset``/``Retry-After``, and the shared rate limiter holds every thread);
+- a 4xx: ``PermanentDeliveryError`` with SendGrid's ``errors[].message``, never retried;
+- the request was written and then the answer was lost (read timeout, connection reset or closed
+  before the status line): ``AmbiguousDeliveryError``, never retried here. The send service
+  leaves the message ``sending`` until a provider event settles it or the reconcile window passes.
+
+urllib (under python_http_client) makes the split observable: errors while connecting or writing
+the request come wrapped in ``URLError``; errors while waiting for the answer come bare.
+
+The API key is a ``SecretStr`` until the moment a client is built, and is scrubbed from every
+error message and from python_http_client's debug log (which prints request headers).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import re
+import threading
+import time
+import urllib.error
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import SecretStr
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+
+from referral_automation.config import DeliveryConfig, SendGridDelivery
+from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult
+from referral_automation.email.ratelimit import TokenBucket
+from referral_automation.email.sendgrid_payload import PayloadOptions, build_payload
+from referral_automation.errors import (
+    AmbiguousDeliveryError,
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    Problem,
+    RetryableDeliveryError,
+)
+from referral_automation.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "https://api.sendgrid.com"
+SECRET_BLOCK = "sendgrid-api-key"
+#: A 429 asking for a longer pause than this ends the attempts; the service tries again on a later run.
+MAX_RATE_LIMIT_WAIT = 120.0
+#: First exponential backoff step and its ceiling (seconds), before jitter.
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 20.0
+#: Statuses that say nothing about the message itself: it may be sent later unchanged.
+NOT_THE_MESSAGES_FAULT = frozenset({401, 403, 408})
+_SECRET_PATTERNS = (re.compile(r"Bearer\s+\S+"), re.compile(r"SG\.[\w-]+\.[\w-]+"))
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """``text`` without any API key: the given secrets, bearer tokens and SendGrid-shaped keys."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+class _ScrubSecrets(logging.Filter):
+    """python_http_client logs request headers (``Authorization: Bearer …``) at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+logging.getLogger("python_http_client.client").addFilter(_ScrubSecrets())
+
+
+class CredentialsRefusedError(RetryableDeliveryError):
+    """SendGrid refused the API key (401/403): nothing about the message is wrong, and nothing was sent."""
+
+
+def resolve_api_key(settings: Settings) -> SecretStr:
+    """``SENDGRID_API_KEY``, else the Prefect Secret block ``sendgrid-api-key`` (loaded only when needed)."""
+    if settings.sendgrid_api_key is not None and settings.sendgrid_api_key.get_secret_value():
+        return settings.sendgrid_api_key
+    try:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(SECRET_BLOCK).get()  # type: ignore[union-attr]
+    except Exception as error:  # any failure means "no key"; the reason helps the operator
+        reason = scrub(f"{type(error).__name__}: {error}")
+        raise ConfigError([Problem("SENDGRID_API_KEY", None, _missing_key(reason))]) from None
+    if not isinstance(value, str) or not value:
+        raise ConfigError([Problem("SENDGRID_API_KEY", None, _missing_key("the block holds no text"))])
+    return SecretStr(value)
+
+
+def _missing_key(reason: str) -> str:
+    return (
+        "the sendgrid backend needs an API key: set SENDGRID_API_KEY or create the Prefect Secret block "
+        f"{SECRET_BLOCK!r} ({reason})"
+    )
+
+
+class SendGridSender:
+    """Sends through SendGrid's v3 Mail Send API; safe to share between threads."""
+
+    name = "sendgrid"
+    idempotent = False
+
+    def __init__(
+        self,
+        api_key: SecretStr,
+        *,
+        host: str = DEFAULT_HOST,
+        config: SendGridDelivery | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._host = host.rstrip("/")
+        self.config = config or SendGridDelivery()
+        self._options = PayloadOptions.from_config(self.config)
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self.limiter = TokenBucket(self.config.rate_limit_per_second, clock=clock, sleep=sleep)
+        self._local = threading.local()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, delivery: DeliveryConfig | None = None) -> SendGridSender:
+        """The production sender: key from the environment or Prefect, host from ``SENDGRID_API_HOST``."""
+        config = (delivery or DeliveryConfig()).sendgrid
+        return cls(resolve_api_key(settings), host=settings.sendgrid_api_host, config=config)
+
+    def __repr__(self) -> str:
+        return f"SendGridSender(host={self._host!r}, api_key=SecretStr('**********'))"
+
+    # ------------------------------------------------------------------ the port
+    def send(self, email: OutgoingEmail) -> SendResult:
+        """Hand one message to SendGrid, retrying only what cannot have been accepted."""
+        body = build_payload(email, self._options)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.config.max_attempts) | _StopOnLongRateLimit(),
+            wait=self._wait,
+            retry=retry_if_exception(_worth_retrying),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, email.message_id, body)
+
+    def send_many(self, emails: Sequence[OutgoingEmail]) -> list[SendOutcome]:
+        """Send through a bounded pool under the shared rate limit; one outcome per message, in order."""
+        if not emails:
+            return []
+        refused: list[CredentialsRefusedError] = []  # once the key is refused, the rest are not even tried
+
+        def one(email: OutgoingEmail) -> SendOutcome:
+            if refused:
+                return refused[0]
+            try:
+                return self.send(email)
+            except CredentialsRefusedError as error:
+                refused.append(error)
+                return error
+            except DeliveryError as error:
+                return error
+
+        workers = min(self.config.concurrency, len(emails))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sendgrid") as pool:
+            outcomes = list(pool.map(one, emails))
+        accepted = sum(isinstance(outcome, SendResult) for outcome in outcomes)
+        logger.info("sendgrid: %d of %d messages accepted", accepted, len(outcomes))
+        return outcomes
+
+    # ------------------------------------------------------------------ one HTTP request
+    def _client(self) -> SendGridAPIClient:
+        """One client per thread: python_http_client shares mutable header dicts between calls."""
+        client: SendGridAPIClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = SendGridAPIClient(self._api_key.get_secret_value(), host=self._host)
+            client.client.timeout = self.config.timeout_seconds  # send() sets none of its own
+            self._local.client = client
+        return client
+
+    def _attempt(self, message_id: str, body: dict[str, Any]) -> SendResult:
+        self.limiter.acquire()
+        where = f"message {message_id}"
+        try:
+            response = self._client().send(body)
+        except HTTPError as error:
+            raise self._from_status(message_id, error) from None
+        except urllib.error.URLError as error:
+            # Raised while connecting or writing the request: SendGrid has not received a message.
+            raise RetryableDeliveryError(self._clean(f"{where}: cannot reach SendGrid: {error.reason}")) from None
+        except (OSError, http.client.HTTPException) as error:
+            # The request was written and its answer lost: SendGrid may have accepted it.
+            raise AmbiguousDeliveryError(self._clean(f"{where}: no answer from SendGrid ({error!r})")) from None
+        except Exception as error:  # anything else once the request may have left: treat as ambiguous
+            raise AmbiguousDeliveryError(self._clean(f"{where}: {type(error).__name__}: {error}")) from None
+        provider_id = response.headers.get("X-Message-Id") if response.headers is not None else None
+        logger.debug("sendgrid: message %s accepted (%s, %s)", message_id, response.status_code, provider_id)
+        return SendResult(provider=self.name, provider_message_id=provider_id)
+
+    def _from_status(self, message_id: str, error: HTTPError) -> DeliveryError:
+        status = int(error.status_code)
+        detail = self._clean(_error_detail(error))
+        text = f"message {message_id}: SendGrid {status}: {detail}"
+        if status == 429:
+            retry_after = self._retry_after(error.headers)
+            if retry_after is not None:
+                self.limiter.hold_for(min(retry_after, MAX_RATE_LIMIT_WAIT))
+            return RetryableDeliveryError(text, retry_after=retry_after)
+        if status >= 500:
+            return RetryableDeliveryError(text)
+        if status in (401, 403):
+            return CredentialsRefusedError(f"{text} (check SENDGRID_API_KEY and its Mail Send permission)")
+        if status in NOT_THE_MESSAGES_FAULT:
+            return RetryableDeliveryError(text)
+        return PermanentDeliveryError(text)
+
+    def _retry_after(self, headers: Any) -> float | None:
+        """Seconds until the rate-limit window resets: ``X-RateLimit-Reset`` (epoch) or ``Retry-After``."""
+        if headers is None:
+            return None
+        for name, absolute in (("X-RateLimit-Reset", True), ("Retry-After", False)):
+            raw = headers.get(name)
+            try:
+                value = float(raw) if raw is not None else None
+            except ValueError:
+                value = None
+            if value is not None:
+                return max(0.0, value - self._wall_clock()) if absolute else max(0.0, value)
+        return None
+
+    def _wait(self, state: RetryCallState) -> float:
+        """A 429 with a reset time waits in the rate limiter (every thread does); others back off with jitter."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, RetryableDeliveryError) and error.retry_after is not None:
+            return 0.0
+        ceiling = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** (state.attempt_number - 1))
+        with self._rng_lock:
+            return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def _clean(self, text: str) -> str:
+        return scrub(text, self._api_key.get_secret_value())
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, RetryableDeliveryError) and not isinstance(error, CredentialsRefusedError)
+
+
+class _StopOnLongRateLimit(stop_base):
+    """Stop when SendGrid asks for a pause longer than we are willing to hold a pool thread."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        return retry_after is not None and retry_after > MAX_RATE_LIMIT_WAIT
+
+
+def _error_detail(error: HTTPError) -> str:
+    """SendGrid's ``errors[].message`` (with the field it names), else the raw body, shortened."""
+    body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body or "")
+    try:
+        document = json.loads(body)
+        messages = [
+            f"{item.get('message')}" + (f" ({item['field']})" if item.get("field") else "")
+            for item in document.get("errors", [])
+            if isinstance(item, dict) and item.get("message")
+        ]
+    except (ValueError, AttributeError):
+        messages = []
+    return ("; ".join(messages) or body.strip() or str(error.reason or "no detail"))[:1000]

@@ -1,0 +1,38 @@
+"""delivery.yaml: optional, defaults when absent, path:line errors when wrong."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from referral_automation.config import DeliveryConfig, load_config
+from referral_automation.errors import ConfigError
+
+
+def test_shipped_delivery_config_loads(config_dir: Path) -> None:
+    """It loads the shipped delivery.yaml, whose values are the defaults."""
+    assert load_config(config_dir).delivery == DeliveryConfig()
+
+
+def test_absent_delivery_file_gives_defaults(config_dir: Path, tmp_path: Path) -> None:
+    """It uses the defaults when delivery.yaml is absent (30-minute reconcile window, sandbox off)."""
+    workspace = tmp_path / "config"
+    shutil.copytree(config_dir, workspace)
+    (workspace / "delivery.yaml").unlink()
+    delivery = load_config(workspace).delivery.sendgrid
+    assert delivery.reconcile_window_minutes == 30
+    assert delivery.sandbox_mode is False
+
+
+def test_bad_delivery_value_is_reported_with_its_line(config_dir: Path, tmp_path: Path) -> None:
+    """It reports a bad value and an unknown key in delivery.yaml as path:line."""
+    workspace = tmp_path / "config"
+    shutil.copytree(config_dir, workspace)
+    (workspace / "delivery.yaml").write_text("sendgrid:\n  concurrency: 0\n  trackin: {}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(workspace)
+    lines = str(caught.value).splitlines()
+    assert f"{workspace / 'delivery.yaml'}:2: sendgrid.concurrency: Input should be greater than or equal to 1" in lines
+    assert f"{workspace / 'delivery.yaml'}:3: sendgrid: unknown key 'trackin'" in lines
