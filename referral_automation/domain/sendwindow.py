@@ -36,6 +36,8 @@ def next_opening(at: datetime, zone: ZoneInfo, window: SendWindow) -> datetime:
         if WEEKDAYS[day.weekday()] not in window.days:
             continue
         opens = _wall_clock(day, (window.start.hour, window.start.minute), zone)
+        if opens.date() != day.date():  # the zone skipped this whole day (Samoa, 2011-12-30)
+            continue
         closes = _wall_clock(day, (window.end.hour, window.end.minute), zone)
         if offset == 0 and opens <= local < closes:
             return at.astimezone(UTC)
