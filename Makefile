@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck lock bench clean
+.PHONY: install demo test lint typecheck lock bench clean prism
 
 install: $(STAMP)
 
@@ -20,7 +20,17 @@ $(STAMP): requirements.lock pyproject.toml
 demo: install
 	$(BIN)/referral-automation demo
 
-test: install
+# SendGrid contract test (tests/contract): Stoplight Prism serves ../shared/sendgrid's description of
+# Mail Send. Installed only where that directory exists (CI); elsewhere the test is skipped with the reason.
+PRISM := .tools/prism/node_modules/.bin/prism
+PRISM_IF_SPEC := $(if $(wildcard ../shared/sendgrid/tsg_mail_v3.patched.json),$(PRISM))
+
+prism: $(PRISM)
+
+$(PRISM):
+	npm install --prefix .tools/prism @stoplight/prism-cli@5.14.2
+
+test: install $(PRISM_IF_SPEC)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: install
