@@ -1,0 +1,240 @@
+"""Claiming due work in batches, so that several workers never send one message twice.
+
+A claim is one short transaction: select the due requests (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, where other workers skip what this one holds; SQLite's ``BEGIN IMMEDIATE`` admits one
+writer at a time), check the send window in each customer's zone, and give the ones inside it a
+lease (``lease_owner``, ``lease_expires_at``). Those outside move to the window's next opening.
+
+- First asks: ``scheduled`` or ``approved`` requests whose ``scheduled_for`` has come (never
+  ``pending_approval``, ``rejected`` or ``expired``), and ``sending`` requests whose lease ran out
+  (a crashed worker, or an ambiguous send whose reconcile window passed). They become ``sending``.
+- Follow-ups: ``sent`` requests whose ``next_followup_at`` has come and that hold no live lease.
+  Their status stays ``sent``; the lease alone marks them taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, or_, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from referral_automation.config import AppConfig
+from referral_automation.db.models import Customer, JourneyEvent, Moment, Response
+from referral_automation.domain.facts import CustomerFacts
+from referral_automation.domain.responses import ENGAGED
+from referral_automation.domain.sendwindow import next_opening, resolve_zone
+from referral_automation.services import send_store as store
+from referral_automation.services.delivery import DeliveryOptions, Job
+
+customers_table: Table = Customer.__table__  # type: ignore[assignment]
+moments_table: Table = Moment.__table__  # type: ignore[assignment]
+events_table: Table = JourneyEvent.__table__  # type: ignore[assignment]
+responses_table: Table = Response.__table__  # type: ignore[assignment]
+
+#: Statuses of requests waiting for their first send (``approved`` ones were approved by a person).
+DUE_STATUSES = ("approved", "scheduled")
+
+
+@dataclass(slots=True)
+class Claim:
+    """A claimed batch: the jobs to send now, and how many requests were only moved."""
+
+    jobs: list[Job] = field(default_factory=list)
+    #: Outside the send window: moved to its next opening.
+    rescheduled: int = 0
+    #: Their campaign is no longer configured (first asks: ``cancelled``).
+    cancelled: int = 0
+    #: Follow-ups with nothing left to send.
+    finished: int = 0
+
+    @property
+    def touched(self) -> int:
+        """Requests this claim changed; 0 means nothing is due any more."""
+        return len(self.jobs) + self.rescheduled + self.cancelled + self.finished
+
+
+# --------------------------------------------------------------------------- first asks
+def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
+    """Claim up to ``batch_size`` requests due for their first send (step 0)."""
+    rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size))
+    suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
+    claim, updates = Claim(), []
+    for row in rows:
+        campaign = config.campaigns.campaigns.get(row["campaign"])
+        if campaign is None:
+            claim.cancelled += 1
+            updates.append(_cancelled(row, now=now))
+            continue
+        zone, warning = resolve_zone(row["timezone"])
+        opening = next_opening(now, zone, campaign.send_window)
+        if opening > now:
+            claim.rescheduled += 1
+            moved = "lease_expires_at" if row["status"] == "sending" else "scheduled_for"
+            updates.append({"id": row["id"], moved: opening, "updated_at": now})
+            continue
+        updates.append(_leased(row["id"], now=now, options=options, status="sending"))
+        claim.jobs.append(_job(row, step=0, suppressed=suppressed, zone=(zone, warning)))
+    store.bulk_update(session, store.requests_table, updates)
+    return claim
+
+
+def _due_first_asks(session: Session, *, now: datetime, limit: int) -> list[str]:
+    """Expired leases first (the oldest work), then approved, then scheduled requests, each by due time."""
+    r = store.requests_table
+    conditions = [
+        (r.c.status == "sending") & (r.c.lease_expires_at <= now),
+        *((r.c.status == status) & (r.c.scheduled_for <= now) for status in DUE_STATUSES),
+    ]
+    ids: list[str] = []
+    for condition in conditions:
+        if len(ids) >= limit:
+            break
+        query = (
+            select(r.c.id)
+            .where(condition)
+            .order_by(r.c.scheduled_for)
+            .limit(limit - len(ids))
+            .with_for_update(skip_locked=True)
+        )
+        ids.extend(session.execute(query).scalars())
+    return ids
+
+
+def _cancelled(row: RowMapping, *, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "status": "cancelled",
+        "last_error": f"campaign {row['campaign']!r} is no longer configured",
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+# --------------------------------------------------------------------------- follow-ups
+def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
+    """Claim up to ``batch_size`` sent requests whose next follow-up is due."""
+    rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size))
+    suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
+    engaged = _engaged(session, [row["id"] for row in rows])
+    claim, updates = Claim(), []
+    for row in rows:
+        campaign = config.campaigns.campaigns.get(row["campaign"])
+        if campaign is None or row["followups_sent"] >= len(campaign.follow_ups.after_days):
+            claim.finished += 1
+            updates.append({"id": row["id"], "next_followup_at": None, "lease_owner": None, "lease_expires_at": None})
+            continue
+        zone, warning = resolve_zone(row["timezone"])
+        opening = next_opening(now, zone, campaign.send_window)
+        if opening > now:
+            claim.rescheduled += 1
+            updates.append({"id": row["id"], "next_followup_at": opening, "updated_at": now})
+            continue
+        updates.append(_leased(row["id"], now=now, options=options))
+        step = row["followups_sent"] + 1
+        claim.jobs.append(
+            _job(row, step=step, suppressed=suppressed, zone=(zone, warning), engaged=row["id"] in engaged)
+        )
+    store.bulk_update(session, store.requests_table, updates)
+    return claim
+
+
+def _due_follow_ups(session: Session, *, now: datetime, limit: int) -> list[str]:
+    r = store.requests_table
+    query = (
+        select(r.c.id)
+        .where(
+            r.c.status == "sent",
+            r.c.next_followup_at <= now,
+            or_(r.c.lease_expires_at.is_(None), r.c.lease_expires_at <= now),
+        )
+        .order_by(r.c.next_followup_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(query).scalars())
+
+
+def _engaged(session: Session, request_ids: Sequence[str]) -> set[str]:
+    """Requests whose customer responded (reply, referral click, referral): no more follow-ups."""
+    found: set[str] = set()
+    kinds = sorted(kind.value for kind in ENGAGED)
+    for part in store.chunks(request_ids):
+        query = select(responses_table.c.referral_request_id).where(
+            responses_table.c.referral_request_id.in_(part), responses_table.c.kind.in_(kinds)
+        )
+        found.update(session.execute(query).scalars())
+    return found
+
+
+# --------------------------------------------------------------------------- shared
+def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status: str | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": request_id,
+        "lease_owner": options.worker,
+        "lease_expires_at": now + options.lease,
+        "updated_at": now,
+    }
+    if status is not None:
+        row["status"] = status
+    return row
+
+
+def _context(session: Session, ids: Sequence[str]) -> list[RowMapping]:
+    """Everything a message needs, for the claimed ids: request, customer, moment and its event."""
+    r, c, m, e = store.requests_table, customers_table, moments_table, events_table
+    columns = [
+        *(r.c[name] for name in ("id", "campaign", "variant", "incentive", "code", "unsubscribe_token", "status")),
+        *(r.c[name] for name in ("sent_at", "followups_sent", "attempts")),
+        m.c.rule_id,
+        m.c.occurred_at.label("moment_occurred_at"),
+        e.c.properties.label("moment_properties"),
+        *(c.c[name] for name in CUSTOMER_COLUMNS),
+    ]
+    joined = r.join(c, c.c.customer_id == r.c.customer_id).join(m, m.c.id == r.c.moment_id)
+    joined = joined.outerjoin(e, e.c.seq == m.c.event_seq)
+    rows: list[RowMapping] = []
+    for part in store.chunks(ids):
+        rows.extend(session.execute(select(*columns).select_from(joined).where(r.c.id.in_(part))).mappings())
+    return rows
+
+
+CUSTOMER_COLUMNS = (
+    "customer_id", "email", "first_name", "last_name", "company", "plan", "lifetime_value",
+    "first_purchase_at", "timezone", "locale", "marketing_opt_in",
+)  # fmt: skip
+
+
+def _job(
+    row: RowMapping, *, step: int, suppressed: set[str], zone: tuple[ZoneInfo, str | None], engaged: bool = False
+) -> Job:
+    customer = CustomerFacts(
+        **{name: row[name] for name in CUSTOMER_COLUMNS if name != "lifetime_value"},
+        lifetime_value=Decimal(row["lifetime_value"] or 0),
+        suppressed=row["email"].casefold() in suppressed,
+    )
+    return Job(
+        request_id=row["id"],
+        campaign=row["campaign"],
+        variant=row["variant"],
+        incentive=row["incentive"],
+        code=row["code"],
+        unsubscribe_token=row["unsubscribe_token"],
+        rule_id=row["rule_id"],
+        moment_occurred_at=row["moment_occurred_at"],
+        moment_properties=dict(row["moment_properties"] or {}),
+        first_sent_at=row["sent_at"],
+        customer=customer,
+        step=step,
+        attempts=row["attempts"] or 0,
+        zone=zone[0],
+        zone_warning=zone[1],
+        engaged=engaged,
+    )

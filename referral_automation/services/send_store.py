@@ -1,0 +1,133 @@
+"""SQL of the send path (Core, batched): bulk updates by id, message rows, provider evidence.
+
+Nothing here commits: the calling service owns the transaction (``with session.begin():``).
+Every write is one ``executemany`` per shape of row, which is what lets the send benchmark reach
+thousands of messages a second on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import bindparam
+
+from referral_automation.db.models import AuditEntry, Message, ReferralRequest, Response, Suppression
+from referral_automation.db.session import is_postgres
+from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER
+
+requests_table: Table = ReferralRequest.__table__  # type: ignore[assignment]
+messages_table: Table = Message.__table__  # type: ignore[assignment]
+responses_table: Table = Response.__table__  # type: ignore[assignment]
+suppressions_table: Table = Suppression.__table__  # type: ignore[assignment]
+audit_table: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+#: Values per ``IN (...)`` list, well below SQLite's and PostgreSQL's bound-parameter limits.
+IN_CHUNK = 1000
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """An ``INSERT`` offering ``on_conflict_do_nothing`` on SQLite and PostgreSQL alike."""
+    return (postgresql if is_postgres(session) else sqlite).insert(table)
+
+
+def bulk_update(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``UPDATE table SET … WHERE id = :id`` for each row: one executemany per set of columns."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    connection = session.connection()
+    for columns, group in shapes.items():
+        values: dict[str, Any] = {column: bindparam(f"v_{column}") for column in columns if column != "id"}
+        statement = update(table).where(table.c.id == bindparam("v_id")).values(values)
+        connection.execute(statement, [{f"v_{key}": value for key, value in row.items()} for row in group])
+
+
+def suppressed_addresses(session: Session, emails: Collection[str]) -> set[str]:
+    """Which of ``emails`` are on the suppression list, casefolded (stored either way)."""
+    wanted = sorted({variant for email in emails for variant in (email, email.casefold())})
+    found: set[str] = set()
+    for part in chunks(wanted):
+        query = select(suppressions_table.c.email).where(suppressions_table.c.email.in_(part))
+        found.update(email.casefold() for email in session.execute(query).scalars())
+    return found
+
+
+def message_rows(session: Session, message_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The existing message rows among ``message_ids``, by id."""
+    found: dict[str, dict[str, Any]] = {}
+    columns = [
+        messages_table.c.id,
+        messages_table.c.status,
+        messages_table.c.provider_message_id,
+        messages_table.c.created_at,
+        messages_table.c.sent_at,
+        messages_table.c.error,
+    ]
+    for part in chunks(message_ids):
+        for row in session.execute(select(*columns).where(messages_table.c.id.in_(part))).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+def accepted_by_provider(session: Session, messages: Sequence[tuple[str, str, int]]) -> dict[str, str | None]:
+    """Messages a provider has reported on (so it accepted them), with the provider's message id if told.
+
+    ``messages`` are (message id, request id, step). A response names its message, or, for the
+    first ask only, may name just the request (events that carry no step).
+    """
+    kinds = sorted(kind.value for kind in ACCEPTED_BY_PROVIDER)
+    found: dict[str, str | None] = {}
+    by_id = {message_id: (request_id, step) for message_id, request_id, step in messages}
+    first_asks = {request_id: message_id for message_id, request_id, step in messages if step == 0}
+    r = responses_table
+    for part in chunks(list(by_id)):
+        query = select(r.c.message_id, r.c.details).where(r.c.message_id.in_(part), r.c.kind.in_(kinds))
+        for message_id, details in session.execute(query):
+            found.setdefault(message_id, _provider_id(details))
+    for part in chunks(list(first_asks)):
+        query = select(r.c.referral_request_id, r.c.details).where(
+            r.c.referral_request_id.in_(part), r.c.message_id.is_(None), r.c.kind.in_(kinds)
+        )
+        for request_id, details in session.execute(query):
+            found.setdefault(first_asks[request_id], _provider_id(details))
+    return found
+
+
+def _provider_id(details: Any) -> str | None:
+    if isinstance(details, dict):
+        value = details.get("provider_message_id") or details.get("sg_message_id")
+        return str(value) if value else None
+    return None
+
+
+def insert_message_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """New ``sending`` rows; a row already there (same id or same request and step) is kept as it is."""
+    if rows:
+        session.execute(dialect_insert(session, messages_table).on_conflict_do_nothing(), list(rows))
+
+
+def insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(audit_table.insert(), list(rows))
+
+
+def stamp(rows: Sequence[dict[str, Any]], **values: Any) -> list[dict[str, Any]]:
+    """The same extra columns on every row (``updated_at=now``, say)."""
+    return [{**row, **values} for row in rows]
+
+
+def utc(value: datetime) -> datetime:
+    """Datetimes leaving the database are aware (UTCDateTime); keep the type checker convinced."""
+    assert value.tzinfo is not None
+    return value
