@@ -493,6 +493,15 @@ def load_file(path: Path, model: type[Strict]) -> tuple[YamlDocument, Any]:
         raise ConfigError(_problems_from(doc, error)) from error
 
 
+def load_delivery_config(config_dir: Path) -> DeliveryConfig:
+    """``delivery.yaml`` alone (its defaults when absent), for a sender made without the whole config."""
+    path = config_dir / "delivery.yaml"
+    if not path.exists():
+        return DeliveryConfig()
+    delivery: DeliveryConfig = load_file(path, DeliveryConfig)[1]
+    return delivery
+
+
 def load_config(config_dir: Path) -> AppConfig:
     """Load and cross-check the whole configuration, collecting problems from every file."""
     problems: list[Problem] = []

@@ -13,7 +13,9 @@ Behaviours:
 - ``cut_before_body``: reset the connection without reading the body (nothing accepted);
 - ``cut_after_accept``: read and accept the body, then reset without answering (accepted, and
   the client cannot know);
-- ``slow``: accept, then answer after ``slow_seconds`` (the client may time out first).
+- ``slow``: accept, then answer after ``slow_seconds`` (the client may time out first);
+- ``stall``: read the body, accept nothing, reset after ``slow_seconds`` (a client timing out
+  earlier cannot tell this from ``slow``: the send is ambiguous, and was in fact lost).
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ from types import TracebackType
 from typing import Any, Literal
 
 Behaviour = Literal[
-    "accept", "rate_limit", "unavailable", "bad_request", "unauthorized", "cut_before_body", "cut_after_accept", "slow"
+    "accept",
+    "rate_limit",
+    "unavailable",
+    "bad_request",
+    "unauthorized",
+    "cut_before_body",
+    "cut_after_accept",
+    "slow",
+    "stall",
 ]
 MessageKey = tuple[str, int]
 
@@ -190,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif behaviour == "accept":
             self._answer(202, None, {"X-Message-Id": provider_id})
         elif behaviour == "cut_after_accept":
+            self._reset()
+        elif behaviour == "stall":
+            time.sleep(fake.slow_seconds)
             self._reset()
         elif behaviour == "slow":
             time.sleep(fake.slow_seconds)

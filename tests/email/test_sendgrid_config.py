@@ -36,3 +36,21 @@ def test_bad_delivery_value_is_reported_with_its_line(config_dir: Path, tmp_path
     lines = str(caught.value).splitlines()
     assert f"{workspace / 'delivery.yaml'}:2: sendgrid.concurrency: Input should be greater than or equal to 1" in lines
     assert f"{workspace / 'delivery.yaml'}:3: sendgrid: unknown key 'trackin'" in lines
+
+
+def test_sendgrid_backend_is_made_from_settings_and_delivery_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It builds the SendGrid sender for REFERRAL_EMAIL_BACKEND=sendgrid with delivery.yaml's settings."""
+    from referral_automation.email.senders import make_sender
+    from referral_automation.email.sendgrid import SendGridSender
+    from referral_automation.settings import Settings
+
+    (tmp_path / "delivery.yaml").write_text("sendgrid:\n  concurrency: 7\n  sandbox_mode: true\n")
+    monkeypatch.setenv("REFERRAL_EMAIL_BACKEND", "sendgrid")
+    monkeypatch.setenv("REFERRAL_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.unit.test")
+    sender = make_sender(Settings())
+    assert isinstance(sender, SendGridSender)
+    assert (sender.config.concurrency, sender.config.sandbox_mode) == (7, True)
+    assert make_sender(Settings(), DeliveryConfig()).config.concurrency == 32  # type: ignore[attr-defined]
