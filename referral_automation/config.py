@@ -440,6 +440,8 @@ class SendGridDelivery(Strict):
     timeout_seconds: float = Field(30, gt=0, le=300)
     max_attempts: int = Field(5, ge=1, le=20)
     reconcile_window_minutes: int = Field(30, ge=1)
+    #: A batch starts no new attempt after this long, so it ends well within the send lease (15 minutes).
+    batch_time_limit_seconds: float = Field(600, gt=0, le=3600)
 
 
 class DeliveryConfig(Strict):

@@ -11,6 +11,10 @@ twice. Every failure is therefore sorted by *whether SendGrid can have accepted 
   before the status line): ``AmbiguousDeliveryError``, never retried here. The send service
   leaves the message ``sending`` until a provider event settles it or the reconcile window passes.
 
+In ``send_many`` no attempt starts after the batch's time limit, so a long outage cannot keep a
+batch going past its lease (another worker would then find it and, after the reconcile window,
+send it again); what was not tried is retryable.
+
 urllib (under python_http_client) makes the split observable: errors while connecting or writing
 the request come wrapped in ``URLError``; errors while waiting for the answer come bare.
 
@@ -90,6 +94,10 @@ class _ScrubSecrets(logging.Filter):
 logging.getLogger("python_http_client.client").addFilter(_ScrubSecrets())
 
 
+class OutOfTimeError(RetryableDeliveryError):
+    """The batch's time limit passed before this message was tried again: it was not sent."""
+
+
 class CredentialsRefusedError(RetryableDeliveryError):
     """SendGrid refused the API key (401/403): nothing about the message is wrong, and nothing was sent."""
 
@@ -138,6 +146,7 @@ class SendGridSender:
         self._host = host.rstrip("/")
         self.config = config or SendGridDelivery()
         self._options = PayloadOptions.from_config(self.config)
+        self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -157,27 +166,24 @@ class SendGridSender:
     # ------------------------------------------------------------------ the port
     def send(self, email: OutgoingEmail) -> SendResult:
         """Hand one message to SendGrid, retrying only what cannot have been accepted."""
-        body = build_payload(email, self._options)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.config.max_attempts) | _StopOnLongRateLimit(),
-            wait=self._wait,
-            retry=retry_if_exception(_worth_retrying),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        return retrying(self._attempt, email.message_id, body)
+        return self._send(email, deadline=None)
 
     def send_many(self, emails: Sequence[OutgoingEmail]) -> list[SendOutcome]:
-        """Send through a bounded pool under the shared rate limit; one outcome per message, in order."""
+        """Send through a bounded pool under the shared rate limit; one outcome per message, in order.
+
+        No attempt starts after ``batch_time_limit_seconds``: during an outage the batch ends in time
+        for its lease, and what was not tried stays retryable (it was never sent).
+        """
         if not emails:
             return []
+        deadline = self._clock() + self.config.batch_time_limit_seconds
         refused: list[CredentialsRefusedError] = []  # once the key is refused, the rest are not even tried
 
         def one(email: OutgoingEmail) -> SendOutcome:
             if refused:
                 return refused[0]
             try:
-                return self.send(email)
+                return self._send(email, deadline=deadline)
             except CredentialsRefusedError as error:
                 refused.append(error)
                 return error
@@ -191,6 +197,17 @@ class SendGridSender:
         logger.info("sendgrid: %d of %d messages accepted", accepted, len(outcomes))
         return outcomes
 
+    def _send(self, email: OutgoingEmail, *, deadline: float | None) -> SendResult:
+        body = build_payload(email, self._options)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.config.max_attempts) | _StopOnLongRateLimit(),
+            wait=self._wait,
+            retry=retry_if_exception(_worth_retrying),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, email.message_id, body, deadline)
+
     # ------------------------------------------------------------------ one HTTP request
     def _client(self) -> SendGridAPIClient:
         """One client per thread: python_http_client shares mutable header dicts between calls."""
@@ -201,9 +218,11 @@ class SendGridSender:
             self._local.client = client
         return client
 
-    def _attempt(self, message_id: str, body: dict[str, Any]) -> SendResult:
-        self.limiter.acquire()
+    def _attempt(self, message_id: str, body: dict[str, Any], deadline: float | None) -> SendResult:
         where = f"message {message_id}"
+        self._check_deadline(where, deadline)
+        self.limiter.acquire()
+        self._check_deadline(where, deadline)
         try:
             response = self._client().send(body)
         except HTTPError as error:
@@ -219,6 +238,11 @@ class SendGridSender:
         provider_id = response.headers.get("X-Message-Id") if response.headers is not None else None
         logger.debug("sendgrid: message %s accepted (%s, %s)", message_id, response.status_code, provider_id)
         return SendResult(provider=self.name, provider_message_id=provider_id)
+
+    def _check_deadline(self, where: str, deadline: float | None) -> None:
+        if deadline is not None and self._clock() >= deadline:
+            limit = self.config.batch_time_limit_seconds
+            raise OutOfTimeError(f"{where}: not sent, the batch reached its time limit ({limit:g} s)")
 
     def _from_status(self, message_id: str, error: HTTPError) -> DeliveryError:
         status = int(error.status_code)
@@ -265,7 +289,7 @@ class SendGridSender:
 
 
 def _worth_retrying(error: BaseException) -> bool:
-    return isinstance(error, RetryableDeliveryError) and not isinstance(error, CredentialsRefusedError)
+    return isinstance(error, RetryableDeliveryError) and not isinstance(error, CredentialsRefusedError | OutOfTimeError)
 
 
 class _StopOnLongRateLimit(stop_base):

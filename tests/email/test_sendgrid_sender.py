@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from referral_automation.email.message import EmailSender, SendResult
-from referral_automation.email.sendgrid import MAX_RATE_LIMIT_WAIT, CredentialsRefusedError
+from referral_automation.email.sendgrid import MAX_RATE_LIMIT_WAIT, CredentialsRefusedError, OutOfTimeError
 from referral_automation.email.sendgrid_fake import FakeSendGrid
 from referral_automation.errors import AmbiguousDeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from tests.email.sendgrid_helpers import FakeClock, closed_port_url, fast_sender, sample_email
@@ -174,3 +174,17 @@ def test_refused_credentials_stop_the_batch(fake: FakeSendGrid) -> None:
     assert all(isinstance(o, CredentialsRefusedError) for o in outcomes)
     assert "check SENDGRID_API_KEY" in str(outcomes[0])
     assert len(fake.received) == 1
+
+
+def test_batch_starts_no_attempt_after_its_time_limit(fake: FakeSendGrid) -> None:
+    """It stops trying once the batch's time limit passed, leaving the untried messages retryable and unsent."""
+    clock = FakeClock()
+    fake.default = "unavailable"
+    emails = [sample_email(f"req-{i}") for i in range(3)]
+    sender = fast_sender(fake.url, clock, concurrency=1, max_attempts=20, batch_time_limit_seconds=10)
+    first, *rest = sender.send_many(emails)
+    assert isinstance(first, OutOfTimeError)
+    assert all(isinstance(outcome, OutOfTimeError) for outcome in rest)
+    assert 10 <= sum(clock.sleeps) < 10 + 20  # one backoff step at most beyond the limit
+    assert {r.key for r in fake.received} == {("req-0", 0)}
+    assert fake.accepted_total == 0
