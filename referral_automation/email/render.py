@@ -1,0 +1,373 @@
+"""Rendering email templates: Jinja's sandbox, strict about undefined names, built once per run.
+
+Templates are untrusted code (marketers edit them): ``ImmutableSandboxedEnvironment`` (no
+attribute access beyond the context, no ``''.__class__``), ``StrictUndefined`` (a typo is an
+error naming the file and line, never a blank in a customer's inbox), autoescape for ``.html``.
+
+An email is three files, ``<template>[.<locale>].subject``, ``.html`` and ``.txt``; the locale is
+chosen as a whole (``pt-BR`` → ``pt`` → the default files), so a half-translated email never goes
+out. Partials whose output appears in both parts are ``.txt`` templates: a macro from a ``.txt``
+file is escaped when an ``.html`` template calls it (Jinja alone would trust its output).
+
+Everything compiles when the renderer is built; CSS is inlined into the HTML templates at that
+point (see ``inlining``), so rendering an email costs three template renders and nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    pass_context,
+)
+from jinja2.environment import Template, TemplateModule
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from referral_automation.email.context import VIEW_TYPES, IntroductionView, locale_chain
+from referral_automation.email.inlining import (
+    InlinedSource,
+    inline_template_source,
+    make_inliner,
+    strip_css_comments,
+)
+from referral_automation.errors import Problem, TemplateError
+
+#: The parts of an email, by file suffix.
+PARTS = ("subject", "html", "txt")
+TEMPLATE_SUFFIXES = frozenset(PARTS)
+STYLESHEET = "_styles.css"
+#: The ready-to-send introduction: ``_introduction.subject`` and ``.txt`` (a campaign folder may have its own).
+INTRODUCTION = "_introduction"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFile:
+    """What a template file's name says: ``customer_referral/gratitude.de.html``."""
+
+    name: str  # path relative to the templates directory
+    template: str  # customer_referral/gratitude
+    locale: str | None  # de
+    part: str  # html
+
+    @property
+    def is_partial(self) -> bool:
+        """Layouts and partials (any path segment starting with ``_``) are not emails."""
+        return any(segment.startswith("_") for segment in self.name.split("/"))
+
+
+def parse_template_name(name: str) -> TemplateFile | None:
+    """Split a file name into template, locale and part; None if it is no template file."""
+    folder, _, base = name.rpartition("/")
+    pieces = base.split(".")
+    if len(pieces) not in (2, 3) or pieces[-1] not in TEMPLATE_SUFFIXES or not pieces[0]:
+        return None
+    template = f"{folder}/{pieces[0]}" if folder else pieces[0]
+    return TemplateFile(name, template, pieces[1] if len(pieces) == 3 else None, pieces[-1])
+
+
+def _plain(value: Any) -> str:
+    """The text a value stands for (escaped ``Markup`` back to its characters)."""
+    return value.unescape() if isinstance(value, Markup) else str(value)
+
+
+def mailto(subject: Any, body: Any, to: Any = "") -> str:
+    """A ``mailto:`` URL with subject and body percent-encoded (RFC 6068: line breaks as CRLF)."""
+    return _mailto(_plain(subject), _plain(body), _plain(to))
+
+
+@lru_cache(maxsize=8)  # both parts of an email encode the same introduction: do it once
+def _mailto(subject: str, body: str, to: str) -> str:
+    crlf = "\r\n".join(body.splitlines())
+    return f"mailto:{quote(to, safe='@')}?subject={quote(subject, safe='')}&body={quote(crlf, safe='')}"
+
+
+def ucfirst(value: Any) -> str:
+    """The first letter in upper case, the rest untouched (unlike ``capitalize``)."""
+    text = str(value)
+    result = text[:1].upper() + text[1:]
+    return Markup(result) if isinstance(value, Markup) else result
+
+
+def nl2br(value: Any) -> Markup:
+    """Escaped text with its line breaks as ``<br>``, for multi-line text in HTML."""
+    escaped = str(escape(value)).replace("\r\n", "\n").replace("\r", "\n")
+    return Markup(escaped.replace("\n", "<br>\n"))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped."""
+
+    #: Every template file's name, for ``localized()``.
+    template_names: frozenset[str] = frozenset()
+    #: Types whose public attributes are all plain data (the context views, imported template
+    #: modules): their attributes skip the sandbox's general checks, which cost more than rendering.
+    plain_types: frozenset[type] = frozenset({TemplateModule, *VIEW_TYPES})
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A plain dict, not Jinja's ChainMap: every ``{% import %}`` compares key sets, slowly on a ChainMap."""
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        kind = type(obj)
+        if kind in self.plain_types and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        if kind is dict and not hasattr(dict, attribute):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        value = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, Macro) and __context.eval_ctx.autoescape and not __obj._default_autoescape:
+            return escape(str(value))
+        return value
+
+
+@pass_context
+def _localized(context: Context, name: str) -> str:
+    """``localized("_partials/copy.txt")``: the partial in the email's locale, if it has one."""
+    locale = context.get("email_locale") or ""
+    stem, dot, suffix = str(name).rpartition(".")
+    if locale and dot:
+        candidate = f"{stem}.{locale}.{suffix}"
+        if candidate in getattr(context.environment, "template_names", ()):
+            return candidate
+    return str(name)
+
+
+class _InliningLoader(FileSystemLoader):
+    """Files from the templates directory; HTML ones come back with their CSS inlined."""
+
+    def __init__(self, renderer: EmailRenderer) -> None:
+        super().__init__(str(renderer.templates_dir), encoding="utf-8")
+        self.renderer = renderer
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        renderer = self.renderer
+        renderer.filenames.add(filename)
+        if not template.endswith(".html"):
+            return source, filename, uptodate
+        environment.parse(source, template, filename)  # syntax errors must name the original lines
+        inlined = inline_template_source(source, renderer.inliner, renderer.css)
+        if inlined is None:
+            renderer.inline_each_email = True
+            return source, filename, uptodate
+        renderer.line_maps[filename] = inlined
+        return inlined.source, filename, lambda: True
+
+
+class EmailRenderer:
+    """Compiles every template under ``templates_dir`` once and renders emails from them."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = Path(templates_dir)
+        stylesheet = self.templates_dir / STYLESHEET
+        self.css = strip_css_comments(stylesheet.read_text(encoding="utf-8")) if stylesheet.is_file() else ""
+        self.inliner = make_inliner(self.css)
+        #: True when some HTML template could not be inlined at load time: inline every email instead.
+        self.inline_each_email = False
+        self.filenames: set[str] = set()
+        self.line_maps: dict[str, InlinedSource] = {}
+        self.env = _Sandbox(
+            loader=_InliningLoader(self),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
+        )
+        self.files = self._list_files()
+        self.env.template_names = frozenset(self.files)
+        self.env.globals.update(mailto=mailto, localized=_localized)
+        self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
+        self._templates: dict[str, Template] = {}
+        self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
+        #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
+        self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
+
+    # ------------------------------------------------------------------ files and locales
+    def _list_files(self) -> dict[str, TemplateFile]:
+        if not self.templates_dir.is_dir():
+            return {}
+        found = (parse_template_name(name) for name in self.env.list_templates())
+        return {f.name: f for f in found if f is not None}
+
+    def _compile(self, name: str) -> list[Problem]:
+        try:
+            self._templates[name] = self.env.get_template(name)
+        except Exception as error:  # any failure of a user's template is a problem to report
+            return self.problems_from(error, default_file=name)
+        return []
+
+    def locales(self, template: str) -> list[str | None]:
+        """The locales ``template`` has files for (None: the default files)."""
+        return sorted(
+            {f.locale for f in self.files.values() if f.template == template and not f.is_partial},
+            key=lambda loc: loc or "",
+        )
+
+    def has_email(self, template: str, locale: str | None = None) -> bool:
+        suffix = f".{locale}" if locale else ""
+        return all(f"{template}{suffix}.{part}" in self.files for part in PARTS)
+
+    def resolve(self, template: str, locale: str | None) -> tuple[str, tuple[str, str, str]]:
+        """The locale used for ``template`` in ``locale`` ('' = default) and its three files."""
+        key = (template, locale)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        chosen = next((loc for loc in locale_chain(locale) if self.has_email(template, loc)), "")
+        suffix = f".{chosen}" if chosen else ""
+        names = (f"{template}{suffix}.subject", f"{template}{suffix}.html", f"{template}{suffix}.txt")
+        self._resolved[key] = (chosen, names)
+        return chosen, names
+
+    def introduction_files(self, template: str, chosen: str) -> tuple[str, str] | None:
+        """The introduction's subject and body files for an email of ``template`` in locale ``chosen``."""
+        key = (f"{INTRODUCTION}:{template}", chosen)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return (cached[1][0], cached[1][2]) if cached[0] != "-" else None
+        folder = template.rpartition("/")[0]
+        stems = [f"{folder}/{INTRODUCTION}", INTRODUCTION] if folder else [INTRODUCTION]
+        suffixes = [f".{chosen}", ""] if chosen else [""]
+        found = next(
+            (
+                (f"{stem}{suffix}.subject", f"{stem}{suffix}.txt")
+                for stem in stems
+                for suffix in suffixes
+                if f"{stem}{suffix}.txt" in self.files and f"{stem}{suffix}.subject" in self.files
+            ),
+            None,
+        )
+        self._resolved[key] = ("", (found[0], "", found[1])) if found else ("-", ("", "", ""))
+        return found
+
+    def introduction(self, template: str, chosen: str, variables: Mapping[str, Any]) -> IntroductionView | None:
+        """The ready-to-send introduction, rendered once for both parts of an email."""
+        files = self.introduction_files(template, chosen)
+        if files is None:
+            return None
+        subject = " ".join(self.render_file(files[0], variables).split())
+        body = tidy_text(self.render_file(files[1], variables)).rstrip("\n")
+        return IntroductionView(subject=subject, body=body, mailto=mailto(subject, body))
+
+    def path_of(self, name: str) -> str:
+        return str(self.templates_dir / name)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, template: str, locale: str | None, context: Mapping[str, Any]) -> RenderedEmail:
+        """Subject (one line), HTML (inline styles) and text of ``template`` for ``context``.
+
+        Raises ``TemplateError`` naming the file and line of whatever went wrong.
+        """
+        chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
+        variables = {**context, "email_locale": chosen}
+        introduction = self.introduction(template, chosen, variables)
+        if introduction is not None:
+            variables["introduction"] = introduction
+        subject = self.render_file(subject_name, variables)
+        html = self.render_file(html_name, variables)
+        text = self.render_file(text_name, variables)
+        if self.inline_each_email:
+            html = self.inliner.inline(html)
+        return RenderedEmail(subject=" ".join(subject.split()), html=html, text=tidy_text(text))
+
+    def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
+        """One template file rendered; errors become ``TemplateError`` with path and line."""
+        template = self._templates.get(name)
+        try:
+            if template is None:
+                template = self._templates[name] = self.env.get_template(name)
+            return template.render(variables)
+        except TemplateNotFound as error:
+            missing = error.name or name
+            raise TemplateError([Problem(self.path_of(str(missing)), None, "template not found")]) from error
+        except TemplateError:
+            raise
+        except Exception as error:
+            problems = self.problems_from(error, default_file=name)
+            raise TemplateError(problems) from error
+
+    def problems_from(self, error: BaseException, default_file: str | None = None) -> list[Problem]:
+        """``path:line: message`` for an error raised by a template, its compiler or its sandbox."""
+        if isinstance(error, TemplateSyntaxError):
+            path = error.filename or (self.path_of(error.name) if error.name else self.path_of(default_file or "?"))
+            return [Problem(path, error.lineno, f"syntax error: {error.message}")]
+        where = self._template_frame(error.__traceback__)
+        if where is not None:
+            return [Problem(where[0], where[1], describe(error))]
+        if default_file is None:
+            raise error
+        return [Problem(self.path_of(default_file), None, describe(error))]
+
+    def _template_frame(self, tb: TracebackType | None) -> tuple[str, int] | None:
+        """The innermost frame of a template in the traceback (Jinja rewrites frames to template lines)."""
+        found = None
+        for frame, line in _walk(tb):
+            filename = frame.f_code.co_filename
+            if filename in self.filenames:
+                inlined = self.line_maps.get(filename)
+                found = (filename, inlined.original_line(line) if inlined else line)
+        return found
+
+
+def _walk(tb: TracebackType | None) -> Iterator[tuple[Any, int]]:
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+_OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
+
+
+def describe(error: BaseException) -> str:
+    """A marketer-readable message: ``'customer' has no attribute 'nickname'``."""
+    message = str(error)
+    if isinstance(error, UndefinedError):
+        named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
+        return f"undefined: {named}"
+    if isinstance(error, SecurityError):
+        return f"not allowed in templates: {message}"
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def tidy_text(text: str) -> str:
+    """The plain-text part without trailing spaces or runs of blank lines, ending in one newline."""
+    if " \n" in text or "\t\n" in text:  # a regex scan costs more than the render: look first
+        text = _TRAILING_SPACE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_RUNS.sub("\n\n", text)
+    return text.strip("\n") + "\n"
