@@ -13,7 +13,9 @@ For each claimed job (one request, one sequence step) the order is always:
 5. return each job's ``Outcome``; the caller records it together with its request update.
 
 So a crash anywhere leaves a row that says what may have happened, and no path sends a message
-whose earlier send may have been accepted, except through an idempotent sender.
+whose earlier send may have been accepted, except through an idempotent sender. A message row's
+``created_at`` is the time of its latest hand-over, so the reconcile window always counts from
+the attempt that may have reached the provider.
 """
 
 from __future__ import annotations
@@ -270,6 +272,9 @@ def content_hash(email: OutgoingEmail) -> str:
     return digest.hexdigest()
 
 
+_REUSED_COLUMNS = ("id", "status", "provider", "subject", "content_hash", "created_at", "error")
+
+
 def _write_sending_rows(
     session: Session, emails: Sequence[OutgoingEmail], *, sender: EmailSender, existing: set[str], now: datetime
 ) -> None:
@@ -289,12 +294,9 @@ def _write_sending_rows(
         for email in emails
     ]
     store.insert_message_rows(session, [row for row in rows if row["id"] not in existing])
-    reused = [row for row in rows if row["id"] in existing]
-    store.bulk_update(
-        session,
-        store.messages_table,
-        [{key: row[key] for key in ("id", "status", "provider", "subject", "content_hash", "error")} for row in reused],
-    )
+    # A row reused for another attempt: its created_at becomes this attempt's time (the reconcile clock).
+    reused = [{key: row[key] for key in _REUSED_COLUMNS} for row in rows if row["id"] in existing]
+    store.bulk_update(session, store.messages_table, reused)
 
 
 def _outcome(

@@ -10,7 +10,7 @@ first ask (``services.delivery``) makes each step go out at most once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,18 +39,24 @@ def follow_up_time(
 ) -> datetime | None:
     """When follow-up ``done + 1`` is due, or None when every follow-up has gone.
 
-    Normally the window's opening at or after first send + ``after_days[done]``. If that time has
+    Normally the window's opening at or after first send + ``after_days[done]`` calendar days in
+    the customer's zone (so the same time of day on both sides of a DST change). If that time has
     passed already (retries, an outage), the follow-up keeps its spacing from *now* instead, so two
     reminders never go out back to back.
     """
     days = campaign.follow_ups.after_days
     if done >= len(days):
         return None
-    due = next_opening(first_sent_at + timedelta(days=days[done]), zone, campaign.send_window)
+    due = next_opening(_days_later(first_sent_at, days[done], zone), zone, campaign.send_window)
     if due <= now:
         gap = days[done] - (days[done - 1] if done else 0)
-        due = next_opening(now + timedelta(days=gap), zone, campaign.send_window)
+        due = next_opening(_days_later(now, gap, zone), zone, campaign.send_window)
     return due
+
+
+def _days_later(at: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """Calendar days in the customer's zone: the same time of day across a DST change."""
+    return (at.astimezone(zone) + timedelta(days=days)).astimezone(UTC)
 
 
 def follow_up_batch(
