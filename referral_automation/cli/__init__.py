@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on ``app`` (order = order in --help).
+from referral_automation.cli import approvals as _approvals  # noqa: E402,F401
+from referral_automation.cli import requests as _requests  # noqa: E402,F401
 from referral_automation.cli import setup as _setup  # noqa: E402,F401
 
 

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -17,19 +18,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.db.models import ApprovalDecision, ReferralRequest
 from referral_automation.errors import ReferralAutomationError
 
-#: Every status a referral request can have (CONTRACT.md "Referral request statuses").
-REQUEST_STATUSES = (
-    "pending_approval",
-    "approved",
-    "rejected",
-    "expired",
-    "scheduled",
-    "sending",
-    "sent",
-    "failed",
-    "suppressed",
-    "cancelled",
-)
+
+class RequestStatus(StrEnum):
+    """Every status a referral request can have (CONTRACT.md "Referral request statuses")."""
+
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+REQUEST_STATUSES = tuple(status.value for status in RequestStatus)
 
 #: Ids per ``IN (...)`` list, well below the bound-parameter limits of SQLite and PostgreSQL.
 _IN_CHUNK = 1000
