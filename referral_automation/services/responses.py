@@ -217,8 +217,9 @@ def _suppress(session: Session, address: str, *, reason: str, source: str, now: 
         _dialect_insert(session, suppressions_table)
         .values(email=address, reason=reason, source=source, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
+        .returning(suppressions_table.c.email)
     )
-    return int(session.execute(insert).rowcount or 0)  # type: ignore[attr-defined]
+    return len(session.execute(insert).all())  # rowcount is -1 on SQLite for ON CONFLICT inserts
 
 
 def _lift(session: Session, address: str) -> int:
