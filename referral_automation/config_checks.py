@@ -58,6 +58,13 @@ def _check_signal(config: AppConfig, doc: YamlDocument, signal: DetractorSignal,
     problems += _check_event_condition(config, doc, signal.event, signal.when, (*loc, "when"))
     if signal.unresolved_by is not None:
         problems += _check_event_type(config, doc, signal.unresolved_by, (*loc, "unresolved_by"))
+    if signal.match_property is not None:  # both events must carry it, or nothing ever matches
+        for event in (signal.event, signal.unresolved_by):
+            known = config.events.event_types.get(event or "")
+            if known is not None and signal.match_property.split(".")[0] not in known.properties:
+                names = ", ".join(sorted(known.properties)) or "none"
+                message = f"event type {event!r} has no property {signal.match_property!r} (it has: {names})"
+                problems.append(doc.problem((*loc, "match_property"), message))
     return problems
 
 
