@@ -420,3 +420,14 @@ def test_a_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path)
     assert problem.line == 1
     assert problem.message.startswith("(top level): Input should be a valid dictionary")
+
+
+def test_a_signal_matches_its_resolution_by_a_property_both_events_have(tmp_path: Path) -> None:
+    """It reports a match_property that the opening or the resolving event type lacks (no ticket would match)."""
+    write_config(tmp_path, ("triggers.yaml", "match_property: ticket_id", "match_property: ticket"))
+    path = tmp_path / "triggers.yaml"
+    line = line_of(path, "match_property: ticket")
+    assert [str(p) for p in problems_of(tmp_path)] == [
+        f"{path}:{line}: event type 'ticket_opened' has no property 'ticket' (it has: ticket_id)",
+        f"{path}:{line}: event type 'ticket_resolved' has no property 'ticket' (it has: csat, ticket_id)",
+    ]
