@@ -11,7 +11,7 @@ def approval_reason(policy: ApprovalPolicy, customer: CustomerFacts) -> str | No
     threshold = policy.lifetime_value_at_least
     if threshold is not None and customer.lifetime_value >= threshold:
         return f"lifetime value {customer.lifetime_value:,.0f} is at least {threshold:,.0f}"
-    plans = {plan.casefold() for plan in policy.plans}
-    if customer.plan and customer.plan.casefold() in plans:
+    plans = {plan.strip().casefold() for plan in policy.plans}
+    if customer.plan.strip() and customer.plan.strip().casefold() in plans:  # CRM exports pad and capitalise
         return f"plan {customer.plan!r} needs approval"
     return None
