@@ -25,6 +25,10 @@ CASES = [
     ("enterprise", DEFAULT, customer(plan="enterprise"), "plan 'enterprise' needs approval"),
     ("enterprise-capitalised", DEFAULT, customer(plan="Enterprise"), "plan 'Enterprise' needs approval"),
     ("enterprise-shouting", DEFAULT, customer(plan="ENTERPRISE"), "plan 'ENTERPRISE' needs approval"),
+    ("enterprise-with-spaces", DEFAULT, customer(plan=" Enterprise "), "plan ' Enterprise ' needs approval"),
+    ("configured-with-spaces", ApprovalPolicy(plans=["strategic "]), customer(plan="Strategic"),
+     "plan 'Strategic' needs approval"),
+    ("blank-plan", ApprovalPolicy(plans=[" "]), customer(plan="  "), None),
     ("enterprise-plus-is-another-plan", DEFAULT, customer(plan="enterprise plus"), None),
     ("no-plan", DEFAULT, customer(plan=""), None),
     (
