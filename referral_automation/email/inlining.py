@@ -32,8 +32,8 @@ HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 #: css-inline moves kept ``@media`` rules into a ``<style>`` of its own: style elements are not compared.
 STYLE_ELEMENT = re.compile(r"<style\b.*?</style\s*>", re.DOTALL | re.IGNORECASE)
 CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
-#: Tags the parser adds by itself; their presence or absence changes nothing.
-IMPLIED_TAGS = frozenset({"html", "head", "body", "tbody"})
+#: Tags the parser adds by itself around a document; their presence or absence changes nothing.
+IMPLIED_TAGS = frozenset({"html", "head", "body"})
 #: Elements whose content is text, not markup: a comment placeholder would become visible text.
 TEXT_ONLY = frozenset({"title", "textarea"})
 RAW_TEXT = frozenset({"style", "script"})
@@ -152,32 +152,67 @@ def _protect(source: str) -> tuple[str, list[re.Match[str]]] | None:
     return "".join(parts), constructs
 
 
+_IMPLIED_TBODY_OPEN = re.compile(r"(<table\b[^>]*>\s*)<tbody>", re.IGNORECASE)
+_IMPLIED_TBODY_CLOSE = re.compile(r"</tbody>(\s*</table>)", re.IGNORECASE)
+
+
 def _tag_sequence(html: str) -> list[str]:
-    html = PLACEHOLDER.sub("", HTML_COMMENT.sub("", STYLE_ELEMENT.sub("", html)))
+    """Start and end tags in order, without comments, styles and the tags a parser implies.
+
+    A ``<tbody>`` right inside ``<table>`` is implied; one anywhere else (after a ``{% for %}``,
+    say) would repeat with the loop, so it counts as a change.
+    """
+    html = _IMPLIED_TBODY_CLOSE.sub(r"\1", _IMPLIED_TBODY_OPEN.sub(r"\1", STYLE_ELEMENT.sub("", html)))
+    html = PLACEHOLDER.sub("", HTML_COMMENT.sub("", html))
     return [f"{slash}{name.lower()}" for slash, name in TAG_NAME.findall(html) if name.lower() not in IMPLIED_TAGS]
+
+
+def _same_meaning(order: list[int], constructs: list[re.Match[str]]) -> bool:
+    """Whether constructs in ``order`` mean what they meant in source order.
+
+    css-inline may reorder a tag's attributes, and with them the expressions in their values.
+    That is harmless as long as statements (``{% … %}``) keep their order and every expression
+    stays between the same statements.
+    """
+    if sorted(order) != list(range(len(constructs))):
+        return False
+    is_statement = [c.group(0).startswith("{%") for c in constructs]
+    seen_statements = 0
+    last_statement = -1
+    for index in order:
+        if is_statement[index]:
+            if index < last_statement:
+                return False
+            last_statement = index
+            seen_statements += 1
+        elif seen_statements != sum(is_statement[:index]):
+            return False
+    return True
 
 
 def _restore(inlined: str, source: str, constructs: list[re.Match[str]]) -> InlinedSource | None:
     parts: list[str] = []
-    new_lines: list[int] = []
-    old_lines: list[int] = []
+    order: list[int] = []
+    lines: list[tuple[int, int]] = []
     position = 0
     line = 1
-    for expected, match in enumerate(PLACEHOLDER.finditer(inlined)):
+    for match in PLACEHOLDER.finditer(inlined):
         index = int(match.group(1) or match.group(2))
-        if index != expected:
+        if index >= len(constructs):
             return None
         before = inlined[position : match.start()]
         line += before.count("\n")
         construct = constructs[index]
-        new_lines.append(line)
-        old_lines.append(source.count("\n", 0, construct.start()) + 1)
+        order.append(index)
+        lines.append((line, source.count("\n", 0, construct.start()) + 1))
         parts += [before, construct.group(0)]
         line += construct.group(0).count("\n")
         position = match.end()
-    if len(new_lines) != len(constructs) or OPEN in inlined[position:] or CLOSE in inlined[position:]:
+    rest = inlined[position:]
+    if OPEN in rest or CLOSE in rest or not _same_meaning(order, constructs):
         return None
-    parts.append(inlined[position:])
+    parts.append(rest)
+    new_lines, old_lines = zip(*sorted(lines), strict=True) if lines else ((), ())
     return InlinedSource("".join(parts), tuple(new_lines), tuple(old_lines))
 
 

@@ -310,7 +310,10 @@ class EmailRenderer:
             return template.render(variables)
         except TemplateNotFound as error:
             missing = error.name or name
-            raise TemplateError([Problem(self.path_of(str(missing)), None, "template not found")]) from error
+            message = "template not found"
+            if not self.templates_dir.is_dir():
+                message += f" (no templates directory {self.templates_dir}: set REFERRAL_TEMPLATES_DIR)"
+            raise TemplateError([Problem(self.path_of(str(missing)), None, message)]) from error
         except TemplateError:
             raise
         except Exception as error:

@@ -77,11 +77,12 @@ def sample_request(
     variant: str | None = None,
     incentive: str | None = None,
     moment: SampleMoment | None = None,
+    occurred_at: datetime = SAMPLE_MOMENT_AT,
     sequence_step: int = 0,
 ) -> RequestView:
     """A referral request of ``campaign`` as the send service would build it."""
     moment = moment or SampleMoment("nps_promoter", {"score": 10})
-    first_sent = SAMPLE_MOMENT_AT + timedelta(days=1) if sequence_step > 0 else None
+    first_sent = occurred_at + timedelta(days=1) if sequence_step > 0 else None
     return RequestView(
         id=SAMPLE_REQUEST_ID,
         code=SAMPLE_CODE,
@@ -90,7 +91,7 @@ def sample_request(
         variant=variant or campaign.variants[0].id,
         incentive=incentive or campaign.incentives[0].id,
         rule_id=moment.rule_id,
-        moment_occurred_at=SAMPLE_MOMENT_AT,
+        moment_occurred_at=occurred_at,
         moment_properties=dict(moment.properties),
         first_sent_at=first_sent,
     )

@@ -1,0 +1,275 @@
+"""The renderer: locales, the sandbox, strict undefined names with file and line, inline CSS."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from referral_automation.email.render import EmailRenderer, locale_chain, mailto, nl2br, parse_template_name
+from referral_automation.errors import TemplateError
+from tests.email.render_support import compose, customer, shipped_renderer
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def email_files(stem: str, subject: str = "Hi", html: str = "<p>{{ name }}</p>", text: str = "{{ name }}") -> dict:
+    return {f"{stem}.subject": subject, f"{stem}.html": html, f"{stem}.txt": text}
+
+
+# --------------------------------------------------------------------------- names and locales
+@pytest.mark.parametrize(
+    ("locale", "chain"),
+    [
+        ("pt-BR", ["pt-BR", "pt"]),
+        ("pt_br", ["pt-BR", "pt"]),
+        ("DE", ["de"]),
+        ("zh-hant-tw", ["zh-Hant-TW", "zh-Hant", "zh"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_locale_chain(locale: str | None, chain: list[str]) -> None:
+    """It tries the most specific locale first, then each shorter one."""
+    assert locale_chain(locale) == chain
+
+
+def test_template_file_names() -> None:
+    """It reads template, locale and part from a file name, and refuses other names."""
+    parsed = parse_template_name("customer_referral/gratitude.de.html")
+    assert parsed is not None
+    assert (parsed.template, parsed.locale, parsed.part) == ("customer_referral/gratitude", "de", "html")
+    assert parse_template_name("_partials/copy.txt").is_partial  # type: ignore[union-attr]
+    assert parse_template_name("a.b.c.html") is None
+    assert parse_template_name("notes.md") is None
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("de", "de"), ("de-AT", "de"), ("de_CH", "de"), ("pt-BR", ""), ("en", ""), (None, "")],
+)
+def test_locale_fallback_picks_the_nearest_translation(tmp_path: Path, locale: str | None, expected: str) -> None:
+    """It renders ``name.<locale>`` files when they exist, else the language's, else the default."""
+    files = {**email_files("c/m", subject="Hello"), **email_files("c/m.de", subject="Hallo")}
+    renderer = EmailRenderer(write(tmp_path, files))
+    chosen, _ = renderer.resolve("c/m", locale)
+    assert chosen == expected
+    assert renderer.render("c/m", locale, {"name": "x"}).subject == ("Hallo" if expected else "Hello")
+
+
+def test_a_half_translated_email_falls_back_whole(tmp_path: Path) -> None:
+    """It never mixes languages: a locale missing one of the three files is not used at all."""
+    files = {**email_files("m", subject="Hello"), "m.fr.subject": "Bonjour", "m.fr.html": "<p>Bonjour</p>"}
+    renderer = EmailRenderer(write(tmp_path, files))
+    assert renderer.render("m", "fr", {"name": "x"}).subject == "Hello"
+
+
+def test_shipped_german_customer_gets_german_layout_and_incentive() -> None:
+    """It renders the German variant, layout words and incentive text for a German customer."""
+    email = compose(person=customer(locale="de-DE"))
+    assert "Hallo Ana," in email.text
+    assert "Antworten Sie einfach mit" in email.text
+    assert "Sie erhalten 50 $ Guthaben" in email.text
+    assert '<html lang="de">' in email.html
+
+
+def test_shipped_variant_without_translation_is_all_english_for_a_german_customer() -> None:
+    """It keeps a fallback email in one language, incentive included."""
+    email = compose(variant="direct_ask", person=customer(locale="de"))
+    assert "Quick ask" in email.text
+    assert "You get $50 in account credit" in email.text
+    assert "Sie erhalten" not in email.text
+
+
+# --------------------------------------------------------------------------- strictness and errors
+def test_missing_variable_names_template_file_and_line(tmp_path: Path) -> None:
+    """It reports an undefined name with the template's path and line."""
+    html = "<p>Hello</p>\n<p>\n  {{ customer.nickname }}\n</p>"
+    renderer = EmailRenderer(write(tmp_path, email_files("m", html=html)))
+    with pytest.raises(TemplateError) as caught:
+        renderer.render("m", None, {"name": "x", "customer": {"first_name": "Ana"}})
+    (problem,) = caught.value.problems
+    assert problem.path == str(tmp_path / "m.html")
+    assert problem.line == 3
+    assert "nickname" in problem.message
+    assert str(problem).startswith(f"{tmp_path / 'm.html'}:3: undefined")
+
+
+def test_missing_variable_in_a_layout_names_the_layout(tmp_path: Path) -> None:
+    """It names the file the undefined name is in, not the template that extends it."""
+    files = {
+        "_layout.html": '<!DOCTYPE html>\n<html>\n<body>\n<div\n  class="x">{% block body %}{% endblock %}</div>\n'
+        "<p>{{ footer_text }}</p>\n</body>\n</html>\n",
+        **email_files("m", html='{% extends "_layout.html" %}\n{% block body %}{{ name }}{% endblock %}'),
+        "_styles.css": ".x { color: red; }",
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    with pytest.raises(TemplateError) as caught:
+        renderer.render("m", None, {"name": "x"})
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.line) == (str(tmp_path / "_layout.html"), 6)
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    """It collects a template that does not compile as a problem with path and line."""
+    files = email_files("m", html='<table\n  class="x">\n<tr><td>{{ name | }}</td></tr></table>', text="{% if name %}\n")
+    renderer = EmailRenderer(write(tmp_path, files))
+    html_problem, text_problem = renderer.problems
+    assert (html_problem.path, html_problem.line) == (str(tmp_path / "m.html"), 3)
+    assert (text_problem.path, text_problem.line) == (str(tmp_path / "m.txt"), 1)
+    assert "syntax error" in html_problem.message
+    with pytest.raises(TemplateError):
+        renderer.render("m", None, {"name": "x"})
+
+
+def test_missing_template_is_a_template_error(tmp_path: Path) -> None:
+    """It raises TemplateError naming the file it looked for."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m")))
+    with pytest.raises(TemplateError) as caught:
+        renderer.render("other", None, {})
+    assert caught.value.problems[0].path == str(tmp_path / "other.subject")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ ''.__class__ }}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ customer.__class__.__init__.__globals__ }}",
+        "{{ (1).__class__.__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ ''|attr('__class__') }}",
+    ],
+)
+def test_sandbox_blocks_attribute_escapes(tmp_path: Path, expression: str) -> None:
+    """It refuses access to Python internals from a template."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m", subject=expression)))
+    with pytest.raises(TemplateError) as caught:
+        renderer.render("m", None, {"name": "x", "customer": customer()})
+    (problem,) = caught.value.problems
+    assert problem.path == str(tmp_path / "m.subject")
+    assert problem.line == 1
+
+
+def test_sandbox_forbids_mutating_context_values(tmp_path: Path) -> None:
+    """It refuses to let a template change a list or dict it was given."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m", subject="{{ items.append(1) }}")))
+    with pytest.raises(TemplateError):
+        renderer.render("m", None, {"name": "x", "items": []})
+
+
+def test_templates_cannot_read_files_outside_their_directory(tmp_path: Path) -> None:
+    """It refuses an include that climbs out of the templates directory."""
+    (tmp_path / "secret.txt").write_text("s3cret", encoding="utf-8")
+    renderer = EmailRenderer(write(tmp_path / "t", email_files("m", subject='{% include "../secret.txt" %}')))
+    with pytest.raises(TemplateError):
+        renderer.render("m", None, {"name": "x"})
+
+
+# --------------------------------------------------------------------------- escaping and text
+def test_html_is_autoescaped_and_text_is_not(tmp_path: Path) -> None:
+    """It escapes values in the HTML part only."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m")))
+    rendered = renderer.render("m", None, {"name": "<b>Tom & \"Jerry\"</b>"})
+    assert "<b>" not in rendered.html
+    assert "&lt;b&gt;Tom &amp; &#34;Jerry&#34;&lt;/b&gt;" in rendered.html
+    assert rendered.text == '<b>Tom & "Jerry"</b>\n'
+
+
+def test_text_macro_output_is_escaped_in_html(tmp_path: Path) -> None:
+    """It escapes what a ``.txt`` partial's macro prints when an HTML template calls it."""
+    files = {
+        "_p.txt": "{% macro hi(who) %}Hi {{ who }}!{% endmacro %}",
+        **email_files(
+            "m",
+            html='{% import "_p.txt" as p %}<p>{{ p.hi(name) }}</p>',
+            text='{% import "_p.txt" as p %}{{ p.hi(name) }}',
+        ),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    rendered = renderer.render("m", None, {"name": "<script>x</script>"})
+    assert "<script>" not in rendered.html
+    assert "Hi &lt;script&gt;x&lt;/script&gt;!" in rendered.html
+    assert rendered.text == "Hi <script>x</script>!\n"
+
+
+def test_subject_is_one_line(tmp_path: Path) -> None:
+    """It strips line breaks from the subject, whatever the template and the data."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m", subject="Hello\n{{ name }}\r\n  there\n")))
+    rendered = renderer.render("m", None, {"name": "Ana\r\nBcc: x@evil.example\u2028y"})
+    assert rendered.subject == "Hello Ana Bcc: x@evil.example y there"
+
+
+def test_text_part_has_no_trailing_spaces_or_blank_runs(tmp_path: Path) -> None:
+    """It tidies the plain-text part: no trailing spaces, at most one blank line in a row."""
+    renderer = EmailRenderer(write(tmp_path, email_files("m", text="\n\na  \n\n\n\nb\t\n\n")))
+    assert renderer.render("m", None, {"name": "x"}).text == "a\n\nb\n"
+
+
+def test_nl2br_escapes_then_breaks_lines() -> None:
+    """It escapes text and turns its line breaks into <br>."""
+    assert str(nl2br("a<b>\r\nc")) == "a&lt;b&gt;<br>\nc"
+
+
+# --------------------------------------------------------------------------- mailto
+def test_mailto_percent_encodes_and_round_trips() -> None:
+    """It encodes subject and body so a mail client reads back exactly the text (line breaks as CRLF)."""
+    body = "Hi & welcome,\nuse https://x.example/r/a?b=c&d=e #1 100%\nAna — ☃"
+    url = mailto("Try Acme? Yes & no", body)
+    assert url.startswith("mailto:?subject=")
+    assert " " not in url and "\n" not in url
+    query = parse_qs(urlsplit(url).query)
+    assert query["subject"] == ["Try Acme? Yes & no"]
+    assert query["body"] == [body.replace("\n", "\r\n")]
+
+
+def test_shipped_email_mailto_carries_the_introduction_and_referral_link() -> None:
+    """It gives the customer a mailto: link whose body is the introduction with their referral link."""
+    email = compose()
+    href = re.search(r'href="(mailto:[^"]*)"', email.html)
+    assert href is not None
+    url = href.group(1).replace("&amp;", "&")
+    query = parse_qs(urlsplit(url).query)
+    assert query["subject"] == ["Have you tried Acme?"]
+    assert "https://refer.example.com/r/Xy7-kQ2_pL9m" in query["body"][0]
+    assert query["body"][0].replace("\r\n", "\n") in email.text
+
+
+# --------------------------------------------------------------------------- CSS
+def test_shipped_html_has_inline_styles_and_no_stylesheet_rules() -> None:
+    """It inlines the stylesheet: every styled element carries style="", only @media stays in <style>."""
+    renderer = shipped_renderer()
+    assert not renderer.inline_each_email
+    email = compose()
+    button = re.search(r'<a class="button" [^>]*>', email.html)
+    assert button is not None and 'style="' in button.group(0) and "background" not in button.group(0)
+    assert re.search(r'<td class="button-cell"[^>]*style="[^"]*background-color: #1d4ed8', email.html)
+    assert re.search(r'<p style="margin: 0 0 16px 0;">Hi Ana,</p>', email.html)
+    styles = re.findall(r"<style>(.*?)</style>", email.html, re.S)
+    assert all(css.strip().startswith("@media") for css in styles)
+
+
+def test_templates_that_cannot_be_inlined_early_are_inlined_per_email(tmp_path: Path) -> None:
+    """It falls back to inlining each rendered email when a template's markup cannot be inlined in advance."""
+    html = '<!DOCTYPE html><html><body><p class="x" {% if name %}id="n"{% endif %}>{{ name }}</p></body></html>'
+    files = {**email_files("m", html=html), "_styles.css": ".x { color: #123456; }"}
+    renderer = EmailRenderer(write(tmp_path, files))
+    assert renderer.inline_each_email
+    rendered = renderer.render("m", None, {"name": "Ana"})
+    assert re.search(r'<p class="x" id="n" style="color: #123456;">Ana</p>', rendered.html)
+
+
+def test_renderer_compiles_once(tmp_path: Path) -> None:
+    """It renders from compiled templates: editing a file after the renderer is built changes nothing."""
+    directory = write(tmp_path, email_files("m", subject="Before"))
+    renderer = EmailRenderer(directory)
+    (directory / "m.subject").write_text("After", encoding="utf-8")
+    assert renderer.render("m", None, {"name": "x"}).subject == "Before"
