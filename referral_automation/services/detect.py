@@ -1,0 +1,311 @@
+"""Detection: journey events in, moments of truth and referral requests out.
+
+Two steps, each a series of batches with its own transaction, so a crash anywhere leaves a
+consistent state and the next run carries on:
+
+1. **Scan** (``scan_events``): the events after the ``detect`` watermark, in ``seq`` order, are
+   matched against the enabled event rules; matches are recorded as ``candidate`` moments and the
+   watermark moves past the batch *in the same transaction*. An event is therefore matched once.
+2. **Decide** (``decide_customers``): customers with candidate moments (and customers for whom a
+   time-based rule comes due) are taken in ``customer_id`` order. Per customer the candidates are
+   ranked; the first that passes its guards becomes the one referral request of this run, the
+   ones ranked below it are ``superseded``, the ones above it ``blocked`` with guard and reason.
+
+Time-based rules (``after: {days, since}``) have no event: on every run, customers whose moment
+(``since`` + ``days``) lies within the rule's staleness age are evaluated. Such a moment is
+recorded only when it is requested or superseded; a blocked one is left unrecorded, so it is
+evaluated again on the next run (the customer may opt in meanwhile) until it goes stale. Blocked
+time moments are thus counted as ``blocked`` on each run that sees them.
+
+``detect_moments`` runs both steps to the end; the Prefect flow calls the same steps one batch per task.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from referral_automation.config import AppConfig
+from referral_automation.db import repositories as repo
+from referral_automation.domain import rules
+from referral_automation.domain.facts import CustomerFacts, MomentCandidate
+from referral_automation.services.detect_decide import (
+    BLOCKED,
+    CANDIDATE,
+    REQUESTED,
+    SUPERSEDED,
+    MomentOutcome,
+    RuleBook,
+    decide_customer,
+    moment_row,
+    new_request,
+)
+
+WATERMARK = "detect"
+SessionFactory = sessionmaker[Session]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """One scanned batch: ``more`` is true while events up to the horizon remain."""
+
+    events_scanned: int
+    candidates: int
+    watermark: int
+    more: bool
+    #: Moments recorded as blocked by the staleness guard straight away (included in ``candidates``).
+    stale: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """One decided batch of customers; ``last_customer_id`` is where the next batch starts."""
+
+    customers: int
+    last_customer_id: str | None
+    time_candidates: int = 0
+    requests_created: int = 0
+    pending_approval: int = 0
+    blocked: dict[str, int] = field(default_factory=dict)
+    superseded: int = 0
+    more: bool = False
+
+
+@dataclass
+class DetectionReport:
+    """What one detection run did.
+
+    ``candidates`` counts moments found in this run: event moments newly recorded by the scan
+    plus time-based moments evaluated. ``requests_created`` includes the ``pending_approval`` ones.
+    ``blocked`` counts blocked moments by the guard that stopped them.
+    """
+
+    events_scanned: int = 0
+    candidates: int = 0
+    requests_created: int = 0
+    pending_approval: int = 0
+    blocked: dict[str, int] = field(default_factory=dict)
+    superseded: int = 0
+    watermark: int = 0
+
+    def add_scan(self, scan: ScanResult) -> None:
+        self.events_scanned += scan.events_scanned
+        self.candidates += scan.candidates
+        self.watermark = scan.watermark
+        self._add_blocked({"staleness": scan.stale} if scan.stale else {})
+
+    def add_decision(self, decision: DecisionResult) -> None:
+        self.candidates += decision.time_candidates
+        self.requests_created += decision.requests_created
+        self.pending_approval += decision.pending_approval
+        self.superseded += decision.superseded
+        self._add_blocked(decision.blocked)
+
+    def _add_blocked(self, blocked: dict[str, int]) -> None:
+        merged = Counter(self.blocked)
+        merged.update(blocked)
+        self.blocked = dict(sorted(merged.items()))
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- scan
+def event_horizon(session_factory: SessionFactory) -> int:
+    """The last event ``seq`` this run may scan (see ``repositories.event_horizon``)."""
+    with session_factory() as session, session.begin():
+        return repo.event_horizon(session)
+
+
+def scan_events(
+    session_factory: SessionFactory, config: AppConfig, *, now: datetime, horizon: int, batch_size: int
+) -> ScanResult:
+    """Match the next batch of events after the watermark; record candidates; move the watermark."""
+    book = RuleBook.of(config)
+    with session_factory() as session, session.begin():
+        position = repo.lock_watermark(session, WATERMARK, now=now)
+        count, last = repo.next_events(session, after=position, upto=horizon, limit=batch_size)
+        if count == 0:
+            return ScanResult(0, 0, position, more=False)
+        batch = repo.events_in(session, after=position, upto=last, types=book.event_rules.keys())
+        customers = repo.customer_facts(session, {e.customer_id for e in batch if e.type in book.needs_customer})
+        found: list[MomentCandidate] = []
+        for event in batch:
+            # Rules that never look at the customer need no customer row: a stand-in will do.
+            customer = customers.get(event.customer_id) or CustomerFacts(event.customer_id, email="")
+            found += rules.match_event(book.event_rules[event.type], event, customer)
+        outcomes = [_screen(book, m, now) for m in found]
+        inserted = len(repo.insert_moments(session, [moment_row(o, now=now) for o in outcomes]))
+        repo.set_watermark(session, WATERMARK, last, now=now)
+    stale = sum(1 for o in outcomes if o.outcome == BLOCKED)
+    return ScanResult(count, inserted, last, more=count == batch_size and last < horizon, stale=stale)
+
+
+def _screen(book: RuleBook, moment: MomentCandidate, now: datetime) -> MomentOutcome:
+    """A candidate, or blocked at once when already too old: it could never be requested, and a
+    backfill of old events then costs one write per moment instead of three."""
+    reason = book.stale_reason(moment, now)
+    if reason is None:
+        return MomentOutcome.of(moment, CANDIDATE)
+    return MomentOutcome.of(moment, BLOCKED, "staleness", reason)
+
+
+# --------------------------------------------------------------------------- decide
+def _time_rule_ranges(book: RuleBook, now: datetime) -> list[tuple[datetime | None, datetime]]:
+    """``first_purchase_at`` ranges of customers whose time-based moments are due and not stale."""
+    ranges: list[tuple[datetime | None, datetime]] = []
+    for rule in book.time_rules:
+        assert rule.after is not None
+        latest = now - timedelta(days=rule.after.days)
+        max_age = book.max_age(rule)
+        ranges.append((None if max_age is None else latest - max_age, latest))
+    return ranges
+
+
+@dataclass
+class _Batch:
+    """Everything decide needs about one batch of customers, loaded in a handful of queries."""
+
+    customers: dict[str, CustomerFacts]
+    candidates: dict[str, list[MomentCandidate]]
+    time_candidates: set[str]
+
+    def moments_of(self, customer_id: str) -> list[MomentCandidate]:
+        return self.candidates.get(customer_id, [])
+
+
+def _load_batch(session: Session, book: RuleBook, ids: list[str], *, now: datetime) -> _Batch:
+    stored = repo.candidate_moments(session, ids)
+    customers = repo.customer_facts(session, ids)
+    candidates: dict[str, list[MomentCandidate]] = {}
+    for moment in stored:
+        candidates.setdefault(moment.customer_id, []).append(moment)
+    time_keys: set[str] = set()
+    if book.time_rules:
+        recorded = repo.recorded_time_moments(session, ids)
+        for customer in customers.values():
+            for moment in book.due_time_moments(customer, now=now):
+                if (moment.customer_id, moment.source_key) not in recorded:
+                    candidates.setdefault(moment.customer_id, []).append(moment)
+                    time_keys.add(_key(moment))
+    return _Batch(customers, candidates, time_keys)
+
+
+def _key(moment: MomentCandidate) -> str:
+    return f"{moment.customer_id}\x1f{moment.rule_id}\x1f{moment.source_key}"
+
+
+def decide_customers(
+    session_factory: SessionFactory, config: AppConfig, *, now: datetime, after: str, batch_size: int
+) -> DecisionResult:
+    """Decide the next ``batch_size`` customers (ids > ``after``) with moments to decide."""
+    book = RuleBook.of(config)
+    with session_factory() as session, session.begin():
+        ids = repo.customers_to_decide(session, after=after, limit=batch_size, due_between=_time_rule_ranges(book, now))
+        if not ids:
+            return DecisionResult(0, None)
+        batch = _load_batch(session, book, ids, now=now)
+        outcomes = _decide_all(session, book, batch, now=now)
+        return _record(session, book, batch, outcomes, now=now, ids=ids, batch_size=batch_size)
+
+
+def _decide_all(session: Session, book: RuleBook, batch: _Batch, *, now: datetime) -> list[MomentOutcome]:
+    deciding = [cid for cid in batch.customers if batch.moments_of(cid)]
+    # Only moments that can get past the staleness guard (checked first) ever reach the detractor
+    # guard, so only their customers' recent events are loaded, over only their window.
+    fresh = [m for cid in deciding for m in batch.moments_of(cid) if book.stale_reason(m, now) is None]
+    lookback, types = book.detractor_lookback()
+    recent = (
+        repo.events_between(
+            session,
+            sorted({m.customer_id for m in fresh}),
+            start=min(m.occurred_at for m in fresh) - lookback,
+            end=max(m.occurred_at for m in fresh),
+            types=types,
+        )
+        if fresh
+        else {}
+    )
+    last_requests = repo.last_request_times(session, deciding)
+    outcomes: list[MomentOutcome] = []
+    for customer_id in deciding:
+        outcomes += decide_customer(
+            book,
+            batch.moments_of(customer_id),
+            customer=batch.customers[customer_id],
+            recent_events=recent.get(customer_id, []),
+            last_request_at=last_requests.get(customer_id),
+            now=now,
+        )
+    return outcomes
+
+
+def _record(
+    session: Session,
+    book: RuleBook,
+    batch: _Batch,
+    outcomes: list[MomentOutcome],
+    *,
+    now: datetime,
+    ids: list[str],
+    batch_size: int,
+) -> DecisionResult:
+    """Write outcomes, new time moments, requests and audit entries; count what was written."""
+    stored = [o for o in outcomes if _key(o.moment) not in batch.time_candidates]
+    # A blocked time moment stays unrecorded: it is evaluated again next run, until it goes stale.
+    timed = [o for o in outcomes if _key(o.moment) in batch.time_candidates and o.outcome in (REQUESTED, SUPERSEDED)]
+    repo.decide_moments(
+        session,
+        ({"m_id": o.moment_id, "outcome": o.outcome, "blocked_by": o.guard, "reason": o.reason} for o in stored),
+    )
+    recorded = {o.moment_id for o in stored} | repo.insert_moments(session, [moment_row(o, now=now) for o in timed])
+    requested = [o for o in outcomes if o.outcome == REQUESTED and o.moment_id in recorded]
+    created = [new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]
+    inserted = repo.insert_requests(session, [c.row for c in created])
+    repo.insert_audit(session, [_zone_audit(c.row, c.zone_warning, now) for c in created if c.zone_warning])
+    return DecisionResult(
+        customers=len(ids),
+        last_customer_id=ids[-1],
+        time_candidates=len(batch.time_candidates),
+        requests_created=len(inserted),
+        pending_approval=sum(1 for _, status in inserted if status == "pending_approval"),
+        blocked=dict(Counter(o.guard or "unknown" for o in outcomes if o.outcome == "blocked")),
+        superseded=sum(1 for o in outcomes if o.outcome == SUPERSEDED),
+        more=len(ids) == batch_size,
+    )
+
+
+def _zone_audit(row: dict[str, object], warning: str, now: datetime) -> dict[str, object]:
+    return {
+        "at": now,
+        "actor": "detect",
+        "action": "timezone_fallback",
+        "subject_type": "customer",
+        "subject_id": row["customer_id"],
+        "details": {"warning": warning, "referral_request_id": row["id"]},
+    }
+
+
+# --------------------------------------------------------------------------- whole run
+def detect_moments(
+    session_factory: SessionFactory, config: AppConfig, *, now: datetime, batch_size: int = 5000
+) -> DetectionReport:
+    """One detection run to the end: scan every new event, then decide every customer concerned."""
+    report = DetectionReport()
+    horizon = event_horizon(session_factory)
+    while True:
+        scan = scan_events(session_factory, config, now=now, horizon=horizon, batch_size=batch_size)
+        report.add_scan(scan)
+        if not scan.more:
+            break
+    after = ""
+    while True:
+        decision = decide_customers(session_factory, config, now=now, after=after, batch_size=batch_size)
+        report.add_decision(decision)
+        if not decision.more or decision.last_customer_id is None:
+            break
+        after = decision.last_customer_id
+    return report

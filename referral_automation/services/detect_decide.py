@@ -1,0 +1,214 @@
+"""Deciding one customer's moments, and the referral request the winner becomes.
+
+Pure but for the unguessable parts of a request (its code and unsubscribe token): the database
+work around it lives in ``services.detect``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from referral_automation.config import AllOf, AnyOf, AppConfig, Condition, Guards, NotOf, TriggerRule
+from referral_automation.domain import approval, arms, identity, rules, sendwindow
+from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
+from referral_automation.domain.guards import CLOCK_SKEW, GuardContext, check_guards, staleness
+
+CANDIDATE = "candidate"
+REQUESTED = "requested"
+BLOCKED = "blocked"
+SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class MomentOutcome:
+    """What became of one moment in this run; ``guard`` and ``reason`` say why it was blocked."""
+
+    moment: MomentCandidate
+    moment_id: str
+    outcome: str
+    guard: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, moment: MomentCandidate, outcome: str, guard: str | None = None, reason: str | None = None) -> Self:
+        """The outcome with the moment's deterministic id (derived once: uuid5 is not free)."""
+        key = identity.moment_id(moment.customer_id, moment.rule_id, moment.source_key)
+        return cls(moment, key, outcome, guard, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook:
+    """The configuration as detection uses it: rules by id with their effective guards, computed once."""
+
+    config: AppConfig
+    event_rules: Mapping[str, Sequence[TriggerRule]]
+    time_rules: Sequence[TriggerRule]
+    guards: Mapping[str, Guards]
+    #: Event types with a rule whose condition names a customer field (the scan loads those customers).
+    needs_customer: frozenset[str]
+
+    @classmethod
+    def of(cls, config: AppConfig) -> RuleBook:
+        enabled = [rule for rule in config.triggers.rules if rule.enabled]
+        by_type: dict[str, list[TriggerRule]] = {}
+        for rule in enabled:
+            if rule.event is not None:
+                by_type.setdefault(rule.event, []).append(rule)
+        return cls(
+            config=config,
+            event_rules=by_type,
+            time_rules=[rule for rule in enabled if rule.after is not None],
+            guards={rule.id: rule.effective_guards(config.triggers.guards) for rule in enabled},
+            needs_customer=frozenset(
+                rule.event for rule in enabled if rule.event is not None and names_customer(rule.when)
+            ),
+        )
+
+    def max_age(self, rule: TriggerRule) -> timedelta | None:
+        """How old a moment of ``rule`` may be (None: the staleness guard is off for it)."""
+        staleness = self.guards[rule.id].staleness
+        return timedelta(days=staleness.max_age_days) if staleness.enabled else None
+
+    def stale_reason(self, moment: MomentCandidate, now: datetime) -> str | None:
+        """Why its rule's staleness guard blocks ``moment`` (None if it does not). That guard is
+        checked first and needs nothing but the moment and the clock, so the scan applies it early."""
+        guards = self.guards.get(moment.rule_id)
+        if guards is None or not guards.staleness.enabled:
+            return None
+        age = now - moment.occurred_at
+        if -CLOCK_SKEW <= age <= timedelta(days=guards.staleness.max_age_days):
+            return None  # the common case, decided without building a context
+        context = GuardContext(moment, CustomerFacts(moment.customer_id, email=""), (), None, now)
+        return staleness(guards.staleness, context)
+
+    def detractor_lookback(self) -> tuple[timedelta, frozenset[str]]:
+        """The longest detractor look-back of any rule, and the event types its signals name."""
+        days = 0
+        types: set[str] = set()
+        for guards in self.guards.values():
+            if guards.detractor.enabled:
+                days = max(days, guards.detractor.lookback_days)
+                for signal in guards.detractor.signals:
+                    types.add(signal.event)
+                    if signal.unresolved_by is not None:
+                        types.add(signal.unresolved_by)
+        return timedelta(days=days), frozenset(types)
+
+    def due_time_moments(self, customer: CustomerFacts, *, now: datetime) -> list[MomentCandidate]:
+        """Time-based moments come due for ``customer``, each within its own rule's staleness."""
+        found: list[MomentCandidate] = []
+        for rule in self.time_rules:
+            max_age = self.max_age(rule) or timedelta.max
+            found += rules.due_time_moments([rule], customer, now=now, max_age=max_age)
+        return found
+
+    def unusable(self, moment: MomentCandidate) -> str | None:
+        """Why a stored candidate can no longer be decided under the current configuration."""
+        if moment.rule_id not in self.guards:
+            return f"rule {moment.rule_id!r} is not an enabled rule of the configuration"
+        if moment.campaign not in self.config.campaigns.campaigns:
+            return f"campaign {moment.campaign!r} is not in the configuration"
+        return None
+
+
+def names_customer(condition: Condition | None) -> bool:
+    """Whether a condition looks at the customer (not only at the event's properties)."""
+    if condition is None:
+        return False
+    if isinstance(condition, AllOf):
+        return any(names_customer(c) for c in condition.all)
+    if isinstance(condition, AnyOf):
+        return any(names_customer(c) for c in condition.any)
+    if isinstance(condition, NotOf):
+        return names_customer(condition.not_)
+    return condition.customer is not None
+
+
+def decide_customer(
+    book: RuleBook,
+    candidates: Sequence[MomentCandidate],
+    *,
+    customer: CustomerFacts,
+    recent_events: Sequence[EventFacts],
+    last_request_at: datetime | None,
+    now: datetime,
+) -> list[MomentOutcome]:
+    """Best candidate first: the first that passes its guards is requested, those after it are
+    superseded (never evaluated), those before it blocked by the guard that said no."""
+    outcomes: list[MomentOutcome] = []
+    chosen = False
+    for moment in rules.rank(candidates):
+        if chosen:
+            outcomes.append(MomentOutcome.of(moment, SUPERSEDED))
+            continue
+        problem = book.unusable(moment)
+        if problem is not None:
+            outcomes.append(MomentOutcome.of(moment, BLOCKED, "rule", problem))
+            continue
+        context = GuardContext(moment, customer, recent_events, last_request_at, now)
+        verdict = check_guards(book.guards[moment.rule_id], context)
+        if verdict.passed:
+            chosen = True
+            outcomes.append(MomentOutcome.of(moment, REQUESTED))
+        else:
+            outcomes.append(MomentOutcome.of(moment, BLOCKED, verdict.guard, verdict.reason))
+    return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A referral request row to insert, and the time-zone warning to audit (if any)."""
+
+    row: dict[str, Any]
+    zone_warning: str | None
+
+
+def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts, *, now: datetime) -> NewRequest:
+    """The referral request a requested moment becomes: arm, code, approval and send time."""
+    moment_key = outcome.moment_id
+    request_key = identity.request_id(moment_key)
+    campaign = book.config.campaign(outcome.moment.campaign)
+    arm = arms.uniform_arm(campaign, arms.seeded_rng(request_key))
+    zone, warning = sendwindow.resolve_zone(customer.timezone)
+    reason = approval.approval_reason(campaign.approval, customer)
+    row = {
+        "id": request_key,
+        "customer_id": customer.customer_id,
+        "moment_id": moment_key,
+        "campaign": outcome.moment.campaign,
+        "variant": arm.variant,
+        "incentive": arm.incentive,
+        "code": identity.new_referral_code(),
+        "unsubscribe_token": secrets.token_urlsafe(16),
+        "status": "pending_approval" if reason else "scheduled",
+        "approval_required": reason is not None,
+        "approval_reason": reason,
+        "approval_expires_at": now + timedelta(days=campaign.approval.expires_after_days) if reason else None,
+        "scheduled_for": sendwindow.next_opening(now, zone, campaign.send_window),
+        "created_at": now,
+        "updated_at": now,
+    }
+    return NewRequest(row, warning)
+
+
+def moment_row(outcome: MomentOutcome, *, now: datetime) -> dict[str, Any]:
+    """A moments-table row for ``outcome`` (the scan records event moments as ``candidate``)."""
+    m = outcome.moment
+    return {
+        "id": outcome.moment_id,
+        "customer_id": m.customer_id,
+        "rule_id": m.rule_id,
+        "source_key": m.source_key,
+        "event_seq": m.event_seq,
+        "occurred_at": m.occurred_at,
+        "detected_at": now,
+        "priority": m.priority,
+        "campaign": m.campaign,
+        "outcome": outcome.outcome,
+        "blocked_by": outcome.guard,
+        "reason": outcome.reason,
+    }
