@@ -1,0 +1,308 @@
+"""Detection across runs: re-runs, crashes, batch boundaries, time-based rules, config changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from referral_automation.config import AppConfig, load_config
+from referral_automation.db import repositories
+from referral_automation.db.models import AuditEntry, Customer, FlowState, Moment, ReferralRequest
+from referral_automation.db.session import session_factory
+from referral_automation.services.detect import decide_customers, detect_moments, event_horizon, scan_events
+from tests.detect_factories import (
+    NOW,
+    ROOT,
+    SHIPPED_CONFIG,
+    add_customer,
+    add_event,
+    rows,
+    sqlite_template,  # noqa: F401  (fixture override)
+)
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def db(db_url: str) -> sessionmaker[Session]:
+    return session_factory(db_url)
+
+
+def busy_workspace(db: sessionmaker[Session]) -> None:
+    """Five customers and nine events: requests, supersession, approval, blocks, non-moments."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "milestone_reached", at=NOW - 3 * HOUR, name="10 seats")
+    add_event(db, "ada", "nps_submitted", at=NOW - 2 * HOUR, score=10)
+    add_customer(db, "bob", tenure_days=30)
+    add_event(db, "bob", "nps_submitted", at=NOW - HOUR, score=9)
+    add_customer(db, "cyd", lifetime_value=90000)
+    add_event(db, "cyd", "ticket_resolved", at=NOW - HOUR, ticket_id="T1", csat=5)
+    add_event(db, "ada", "ticket_resolved", at=NOW - HOUR, ticket_id="T2", csat=4)
+    add_customer(db, "dan")
+    add_event(db, "dan", "purchase", at=NOW - HOUR, amount=12.5)
+    add_event(db, "dan", "nps_submitted", at=NOW - 5 * DAY, score=3)
+    add_event(db, "dan", "milestone_reached", at=NOW - HOUR, name="first integration")
+    add_customer(db, "eve", timezone="Asia/Tokyo")
+    add_event(db, "eve", "nps_submitted", at=NOW - 30 * HOUR, score=10)
+
+
+def outcome_snapshot(db: sessionmaker[Session]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Moments and requests without their random parts (codes and tokens)."""
+    moments = [
+        (m["id"], m["customer_id"], m["rule_id"], m["outcome"], m["blocked_by"]) for m in rows(db, Moment, Moment.id)
+    ]
+    requests = [
+        (r["id"], r["customer_id"], r["moment_id"], r["status"], r["variant"], r["incentive"], r["scheduled_for"])
+        for r in rows(db, ReferralRequest, ReferralRequest.id)
+    ]
+    return moments, requests
+
+
+def forget_detection(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        for model in (AuditEntry, ReferralRequest, Moment, FlowState):
+            session.execute(delete(model))
+
+
+def test_the_busy_workspace_gives_the_expected_requests(db: sessionmaker[Session]) -> None:
+    """It asks ada (promoter), cyd (pending approval) and eve, and blocks bob (tenure) and dan (detractor)."""
+    busy_workspace(db)
+
+    report = detect_moments(db, SHIPPED_CONFIG, now=NOW)
+
+    assert report.as_dict() == {
+        "events_scanned": 9,
+        "candidates": 7,
+        "requests_created": 3,
+        "pending_approval": 1,
+        "blocked": {"detractor": 1, "tenure": 1},
+        "superseded": 2,
+        "watermark": 9,
+    }
+    moments, requests = outcome_snapshot(db)
+    assert sorted((m[1], m[2], m[3], m[4]) for m in moments) == [
+        ("ada", "delighted_support", "superseded", None),
+        ("ada", "milestone", "superseded", None),
+        ("ada", "nps_promoter", "requested", None),
+        ("bob", "nps_promoter", "blocked", "tenure"),
+        ("cyd", "delighted_support", "requested", None),
+        ("dan", "milestone", "blocked", "detractor"),
+        ("eve", "nps_promoter", "requested", None),
+    ]
+    assert sorted((r[1], r[3]) for r in requests) == [
+        ("ada", "scheduled"),
+        ("cyd", "pending_approval"),
+        ("eve", "scheduled"),
+    ]
+
+
+def test_a_second_run_creates_nothing(db: sessionmaker[Session]) -> None:
+    """It finds no new moment and creates no request when run again on the same input."""
+    busy_workspace(db)
+    detect_moments(db, SHIPPED_CONFIG, now=NOW)
+    before = outcome_snapshot(db)
+
+    again = detect_moments(db, SHIPPED_CONFIG, now=NOW + HOUR)
+
+    assert again.as_dict() == {
+        "events_scanned": 0,
+        "candidates": 0,
+        "requests_created": 0,
+        "pending_approval": 0,
+        "blocked": {},
+        "superseded": 0,
+        "watermark": 9,
+    }
+    assert outcome_snapshot(db) == before
+
+
+def test_a_later_moment_is_held_back_by_the_cool_down_of_this_run(db: sessionmaker[Session]) -> None:
+    """It blocks ada's next promoter score a day later: one request per customer, then the cool-down."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "nps_submitted", at=NOW - HOUR, score=10)
+    detect_moments(db, SHIPPED_CONFIG, now=NOW)
+    add_event(db, "ada", "nps_submitted", at=NOW + DAY, score=10)
+
+    report = detect_moments(db, SHIPPED_CONFIG, now=NOW + DAY + HOUR)
+
+    assert (report.requests_created, report.blocked) == (0, {"cooldown": 1})
+
+
+def test_batches_of_two_give_the_same_outcome_as_one_batch(db: sessionmaker[Session]) -> None:
+    """It decides the same moments and requests whether events and customers come two at a time or all at once."""
+    busy_workspace(db)
+    small = detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
+    in_twos = outcome_snapshot(db)
+    forget_detection(db)
+
+    large = detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=5000)
+
+    assert outcome_snapshot(db) == in_twos
+    assert small == large
+
+
+class CrashError(RuntimeError):
+    pass
+
+
+def test_a_crash_while_deciding_leaves_candidates_that_the_next_run_decides(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It keeps the scan's watermark and candidates after a crash in the decide step, and a re-run finishes the job."""
+    busy_workspace(db)
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise CrashError("connection lost")
+
+    monkeypatch.setattr(repositories, "insert_requests", crash)
+    with pytest.raises(CrashError):
+        detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
+    assert rows(db, FlowState, FlowState.name)[0]["position"] == 9
+    assert {m["outcome"] for m in rows(db, Moment, Moment.id)} == {"candidate"}
+    assert rows(db, ReferralRequest, ReferralRequest.id) == []
+    monkeypatch.undo()
+
+    resumed = detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
+    crashed_then_resumed = outcome_snapshot(db)
+    forget_detection(db)
+    detect_moments(db, SHIPPED_CONFIG, now=NOW)
+
+    assert (resumed.events_scanned, resumed.requests_created) == (0, 3)
+    assert crashed_then_resumed == outcome_snapshot(db)
+
+
+def test_a_crash_in_the_middle_of_the_scan_keeps_watermark_and_candidates_together(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It rolls back the batch that crashed with its watermark move, so a re-run scans it exactly once."""
+    busy_workspace(db)
+    calls = {"n": 0}
+    real_insert = repositories.insert_moments
+
+    def crash_on_second_batch(session: Session, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise CrashError("killed")
+        return real_insert(session, batch)
+
+    monkeypatch.setattr(repositories, "insert_moments", crash_on_second_batch)
+    with pytest.raises(CrashError):
+        detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
+    # The first batch (ada's milestone and promoter score) is in, with the watermark after it.
+    assert rows(db, FlowState, FlowState.name)[0]["position"] == 2
+    assert [(m["customer_id"], m["rule_id"]) for m in rows(db, Moment, Moment.priority)] == [
+        ("ada", "milestone"),
+        ("ada", "nps_promoter"),
+    ]
+    monkeypatch.undo()
+
+    resumed = detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
+    crashed_then_resumed = outcome_snapshot(db)
+    forget_detection(db)
+    detect_moments(db, SHIPPED_CONFIG, now=NOW)
+
+    assert (resumed.events_scanned, resumed.requests_created) == (7, 3)
+    assert crashed_then_resumed == outcome_snapshot(db)
+
+
+def test_the_scan_stops_at_the_horizon_taken_when_the_run_began(db: sessionmaker[Session]) -> None:
+    """It leaves events that arrive after the run's horizon to the next run."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "nps_submitted", at=NOW - HOUR, score=10)
+    horizon = event_horizon(db)
+    add_event(db, "ada", "milestone_reached", at=NOW - HOUR, name="10 seats")
+
+    scan = scan_events(db, SHIPPED_CONFIG, now=NOW, horizon=horizon, batch_size=10)
+
+    assert (scan.events_scanned, scan.watermark, scan.more) == (1, 1, False)
+
+
+def test_a_candidate_whose_rule_was_switched_off_is_blocked_by_the_rule(db: sessionmaker[Session]) -> None:
+    """It blocks, naming the rule, a candidate left by a crash whose rule is no longer enabled."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "milestone_reached", at=NOW - HOUR, name="10 seats")
+    scan_events(db, SHIPPED_CONFIG, now=NOW, horizon=event_horizon(db), batch_size=10)
+    rules = [
+        r.model_copy(update={"enabled": False}) if r.id == "milestone" else r for r in SHIPPED_CONFIG.triggers.rules
+    ]
+    without_milestones = SHIPPED_CONFIG.model_copy(
+        update={"triggers": SHIPPED_CONFIG.triggers.model_copy(update={"rules": rules})}
+    )
+
+    decision = decide_customers(db, without_milestones, now=NOW, after="", batch_size=10)
+
+    assert (decision.requests_created, decision.blocked) == (0, {"rule": 1})
+    (moment,) = rows(db, Moment, Moment.id)
+    assert "milestone" in moment["reason"]
+
+
+# --------------------------------------------------------------------------- time-based rules
+@pytest.fixture(scope="module")
+def settled_in_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
+    """The shipped config with the time-based rule ``settled_in`` (120 days after the first purchase) on."""
+    folder = tmp_path_factory.mktemp("config")
+    for source in (ROOT / "config").glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        if source.name == "triggers.yaml":
+            assert "    enabled: false\n" in text
+            text = text.replace("    enabled: false\n", "    enabled: true\n")
+        (folder / source.name).write_text(text, encoding="utf-8")
+    return load_config(Path(folder))
+
+
+def test_a_time_based_moment_is_requested_once(db: sessionmaker[Session], settled_in_config: AppConfig) -> None:
+    """It asks a customer 120 days after the first purchase, records the moment, and never again."""
+    add_customer(db, "ada", tenure_days=121)
+
+    first = detect_moments(db, settled_in_config, now=NOW)
+    second = detect_moments(db, settled_in_config, now=NOW + HOUR)
+
+    assert (first.candidates, first.requests_created) == (1, 1)
+    (moment,) = rows(db, Moment, Moment.id)
+    assert (moment["rule_id"], moment["source_key"], moment["event_seq"], moment["outcome"]) == (
+        "settled_in",
+        "time:settled_in",
+        None,
+        "requested",
+    )
+    assert moment["occurred_at"] == NOW - DAY
+    assert (second.candidates, second.requests_created) == (0, 0)
+
+
+def test_a_blocked_time_based_moment_is_evaluated_again_until_it_goes_stale(
+    db: sessionmaker[Session], settled_in_config: AppConfig
+) -> None:
+    """It leaves a blocked time moment unrecorded, asks once the customer opts in, and forgets stale ones."""
+    add_customer(db, "ada", tenure_days=121, opt_in=False)
+    add_customer(db, "old", tenure_days=130)  # its moment came 10 days ago: stale
+
+    blocked = detect_moments(db, settled_in_config, now=NOW)
+    assert (blocked.candidates, blocked.blocked, blocked.requests_created) == (1, {"consent": 1}, 0)
+    assert rows(db, Moment, Moment.id) == []
+    with db() as session, session.begin():
+        session.execute(update(Customer).where(Customer.customer_id == "ada").values(marketing_opt_in=True))
+
+    opted_in = detect_moments(db, settled_in_config, now=NOW + DAY)
+
+    assert opted_in.requests_created == 1
+    assert [m["customer_id"] for m in rows(db, Moment, Moment.id)] == ["ada"]
+
+
+def test_an_event_moment_outranks_a_time_based_one_that_is_recorded_as_superseded(
+    db: sessionmaker[Session], settled_in_config: AppConfig
+) -> None:
+    """It asks for the promoter score and records the time moment it superseded."""
+    add_customer(db, "ada", tenure_days=121)
+    add_event(db, "ada", "nps_submitted", at=NOW - HOUR, score=10)
+
+    report = detect_moments(db, settled_in_config, now=NOW)
+
+    assert (report.candidates, report.requests_created, report.superseded) == (2, 1, 1)
+    outcomes = {(m["rule_id"], m["outcome"]) for m in rows(db, Moment, Moment.id)}
+    assert outcomes == {("nps_promoter", "requested"), ("settled_in", "superseded")}
