@@ -120,7 +120,8 @@ def test_missing_variable_in_a_layout_names_the_layout(tmp_path: Path) -> None:
 
 def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     """It collects a template that does not compile as a problem with path and line."""
-    files = email_files("m", html='<table\n  class="x">\n<tr><td>{{ name | }}</td></tr></table>', text="{% if name %}\n")
+    html = '<table\n  class="x">\n<tr><td>{{ name | }}</td></tr></table>'
+    files = email_files("m", html=html, text="{% if name %}\n")
     renderer = EmailRenderer(write(tmp_path, files))
     html_problem, text_problem = renderer.problems
     assert (html_problem.path, html_problem.line) == (str(tmp_path / "m.html"), 3)
@@ -178,7 +179,7 @@ def test_templates_cannot_read_files_outside_their_directory(tmp_path: Path) -> 
 def test_html_is_autoescaped_and_text_is_not(tmp_path: Path) -> None:
     """It escapes values in the HTML part only."""
     renderer = EmailRenderer(write(tmp_path, email_files("m")))
-    rendered = renderer.render("m", None, {"name": "<b>Tom & \"Jerry\"</b>"})
+    rendered = renderer.render("m", None, {"name": '<b>Tom & "Jerry"</b>'})
     assert "<b>" not in rendered.html
     assert "&lt;b&gt;Tom &amp; &#34;Jerry&#34;&lt;/b&gt;" in rendered.html
     assert rendered.text == '<b>Tom & "Jerry"</b>\n'
@@ -225,7 +226,8 @@ def test_mailto_percent_encodes_and_round_trips() -> None:
     body = "Hi & welcome,\nuse https://x.example/r/a?b=c&d=e #1 100%\nAna — ☃"
     url = mailto("Try Acme? Yes & no", body)
     assert url.startswith("mailto:?subject=")
-    assert " " not in url and "\n" not in url
+    assert " " not in url
+    assert "\n" not in url
     query = parse_qs(urlsplit(url).query)
     assert query["subject"] == ["Try Acme? Yes & no"]
     assert query["body"] == [body.replace("\n", "\r\n")]
@@ -250,7 +252,9 @@ def test_shipped_html_has_inline_styles_and_no_stylesheet_rules() -> None:
     assert not renderer.inline_each_email
     email = compose()
     button = re.search(r'<a class="button" [^>]*>', email.html)
-    assert button is not None and 'style="' in button.group(0) and "background" not in button.group(0)
+    assert button is not None
+    assert 'style="' in button.group(0)
+    assert "background" not in button.group(0)
     assert re.search(r'<td class="button-cell"[^>]*style="[^"]*background-color: #1d4ed8', email.html)
     assert re.search(r'<p style="margin: 0 0 16px 0;">Hi Ana,</p>', email.html)
     styles = re.findall(r"<style>(.*?)</style>", email.html, re.S)
