@@ -7,16 +7,27 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
+from referral_automation.cli import approvals as approvals_cli
+from referral_automation.cli import requests as requests_cli
 from referral_automation.services.requests import REQUEST_STATUSES
 from tests.factories import NOW, add_customer, add_decision, add_request, sessions
 from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
 
 PROMISED = {"id", "customer_id", "campaign", "status", "variant", "incentive", "code", "scheduled_for", "sent_at",
             "followups_sent", "approval_required", "approval_reason", "decisions"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide console, so table cells are not folded in the middle of what the tests look for
+    (pytest-xdist sets COLUMNS=80, and the shared console reads it once)."""
+    for module in (approvals_cli, requests_cli):
+        monkeypatch.setattr(module, "console", Console(width=300, highlight=False, soft_wrap=True))
 
 
 @pytest.fixture
@@ -28,8 +39,7 @@ def factory(db_url: str) -> sessionmaker[Session]:
 
 
 def run(db_url: str, *args: str) -> Result:
-    # A wide terminal, so that table cells are not folded in the middle of what the tests look for.
-    return CliRunner().invoke(app, ["requests", *args, "--database-url", db_url], env={"COLUMNS": "300"})
+    return CliRunner().invoke(app, ["requests", *args, "--database-url", db_url])
 
 
 def test_json_lists_every_request_newest_first_with_its_decisions(factory: sessionmaker[Session], db_url: str) -> None:
