@@ -357,6 +357,7 @@ def describe(error: BaseException) -> str:
     message = str(error)
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
+        named = named.replace("'template_module'", "the imported template")
         return f"undefined: {named}"
     if isinstance(error, SecurityError):
         return f"not allowed in templates: {message}"

@@ -1,7 +1,7 @@
 """``validate`` for templates: compile every file, render every email a campaign can send, check it.
 
 An email "can be sent" for every campaign × variant × step (0 and each follow-up) × locale it
-has files for × incentive × trigger rule of the campaign; each is rendered with the sample
+has files for, with each incentive and each trigger rule of the campaign; each is rendered with the sample
 customer and checked for what CONTRACT.md says every email carries: subject, HTML and text,
 the referral link, the unsubscribe link, the ready-to-send introduction (``mailto:`` with the
 referral link), the incentive and the "reply OK" instruction. Problems are ``path:line: message``;
@@ -122,15 +122,18 @@ def _missing_templates(renderer: EmailRenderer, campaign_id: str, campaign: Camp
 def _renderings(
     renderer: EmailRenderer, config: AppConfig, campaign_id: str, campaign: Campaign
 ) -> Iterator[Rendering]:
+    """Every variant, step and locale; with every rule's moment and every incentive (each other one
+    with the first rule: templates branch on the moment and on the incentive, not on both at once)."""
     steps = range(len(campaign.follow_ups.after_days) + 1)
     rules = [moment.rule_id for moment in sample_moments(config, campaign_id)]
+    incentives = [incentive.id for incentive in campaign.incentives]
+    pairs = [(incentives[0], rule) for rule in rules] + [(incentive, rules[0]) for incentive in incentives[1:]]
     for variant in campaign.variants:
         for step in steps:
             template = template_for(campaign_id, campaign, variant.id, step)
             for locale in renderer.locales(template):
-                for incentive in campaign.incentives:
-                    for rule in rules:
-                        yield Rendering(campaign_id, variant.id, step, locale, incentive.id, rule)
+                for incentive, rule in pairs:
+                    yield Rendering(campaign_id, variant.id, step, locale, incentive, rule)
 
 
 def _render_problems(renderer: EmailRenderer, config: AppConfig, campaign_id: str, campaign: Campaign) -> list[Problem]:
