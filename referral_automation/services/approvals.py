@@ -215,14 +215,7 @@ def _apply(
     scheduled_for, warning = None, None
     if decision == "approved":
         assert config is not None
-        campaign = config.campaigns.campaigns.get(request.campaign)
-        if campaign is None:
-            raise ApprovalError(
-                f"request {request.id} belongs to campaign {request.campaign!r}, which is not configured"
-            )
-        customer = session.get(Customer, request.customer_id)
-        zone, warning = resolve_zone(customer.timezone if customer else None)
-        scheduled_for = next_opening(now, zone, campaign.send_window)
+        scheduled_for, warning = _next_send_time(session, request, config, now=now)
         request.scheduled_for = scheduled_for
     request.status = decision
     request.updated_at = now
@@ -243,6 +236,18 @@ def _apply(
         scheduled_for=scheduled_for,
         zone_warning=warning,
     )
+
+
+def _next_send_time(
+    session: Session, request: ReferralRequest, config: AppConfig, *, now: datetime
+) -> tuple[datetime, str | None]:
+    """The campaign's send window's next opening at or after ``now`` in the customer's zone, and any zone warning."""
+    campaign = config.campaigns.campaigns.get(request.campaign)
+    if campaign is None:
+        raise ApprovalError(f"request {request.id} belongs to campaign {request.campaign!r}, which is not configured")
+    customer = session.get(Customer, request.customer_id)
+    zone, warning = resolve_zone(customer.timezone if customer else None)
+    return next_opening(now, zone, campaign.send_window), warning
 
 
 def _audit(request_id: str, decision: str, *, actor: str, now: datetime, details: dict[str, Any]) -> AuditEntry:
