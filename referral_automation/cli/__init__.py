@@ -19,6 +19,7 @@ app = typer.Typer(
 from referral_automation.cli import approvals as _approvals  # noqa: E402,F401
 from referral_automation.cli import requests as _requests  # noqa: E402,F401
 from referral_automation.cli import setup as _setup  # noqa: E402,F401
+from referral_automation.cli import ingest as _ingest  # noqa: E402,F401
 from referral_automation.cli import preview as _preview  # noqa: E402,F401
 
 

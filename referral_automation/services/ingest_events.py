@@ -1,0 +1,343 @@
+"""Ingest journey events: stream a JSONL file (or records from an API) into ``journey_events``.
+
+Idempotent by ``event_id``: an event already stored is skipped and counted as ``duplicates``, so
+re-ingesting a file inserts nothing. Bad lines never stop the ingest: each is reported as
+``FILE:LINE: reason`` (``on_problem``), written to the reject file, and the good lines are kept.
+A line is bad when it is not a JSON object with the event fields of the right types, when
+``occurred_at`` is not ISO 8601 with a time zone, when its type is named in ``events.yaml`` and
+its properties do not match, when its customer is unknown, or when its ``event_id`` already
+appeared earlier in the same input (the later line is rejected).
+
+Memory stays flat however big the input: lines are read and written in batches (one transaction
+each), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
+found through the database (an event inserted by this run has a ``seq`` above the run's start);
+the line of its first occurrence is then looked up by reading that earlier batch's byte range of
+the file again, instead of keeping every id of the file in memory.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
+
+from referral_automation.config import AppConfig
+from referral_automation.services.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
+from referral_automation.services.event_store import event_transaction
+from referral_automation.services.readers import (
+    MAX_LINE_BYTES,
+    IngestReport,
+    ProblemCallback,
+    ProgressCallback,
+    RejectLog,
+    default_rejects_path,
+    file_size,
+    open_input,
+    read_lines,
+)
+
+DEFAULT_BATCH_SIZE = 5000
+#: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
+MAX_BATCH_BYTES = 16 << 20
+#: Known customer ids kept between batches (cleared when full, so memory stays bounded).
+CUSTOMER_CACHE_SIZE = 200_000
+#: Earlier batches whose ``event_id → line`` maps are kept while locating in-file duplicates.
+LOCATED_BATCHES_KEPT = 4
+
+EventRecord = Mapping[str, Any] | str | bytes
+
+
+def ingest_events_file(
+    session_factory: sessionmaker[Session],
+    config: AppConfig,
+    path: Path,
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    rejects_path: Path | None = None,
+    on_problem: ProblemCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest a JSONL file of journey events. Raises ``InputError`` if it cannot be opened.
+
+    ``on_progress`` gets the number of bytes read after each batch. Rejects go to
+    ``rejects_path`` (default ``<FILE>.rejects.jsonl`` beside the input), written only if any.
+    """
+    rejects_path = rejects_path or default_rejects_path(path)
+    with open_input(path, rejects_path=rejects_path) as handle:
+        total = file_size(handle)
+        report = IngestReport(source=str(path))
+        log = RejectLog(report, rejects_path, on_problem)
+        checker = EventChecker(config.events)
+        ingest = _EventIngest(session_factory, checker, log, now=now, batch_size=batch_size)
+        ingest.locator = _FileLocator(path, checker)
+        try:
+            for number, data, end_offset, too_long in read_lines(handle):
+                if ingest.add_line(number, data, end_offset, too_long) and on_progress is not None:
+                    on_progress(end_offset)
+            ingest.flush()
+        finally:
+            log.close()
+    if on_progress is not None:
+        on_progress(total)
+    return report
+
+
+def ingest_event_records(
+    session_factory: sessionmaker[Session],
+    config: AppConfig,
+    records: Iterable[tuple[str, int, EventRecord] | Mapping[str, Any]],
+    *,
+    now: datetime,
+    source: str = "api",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    rejects_path: Path | None = None,
+    on_problem: ProblemCallback | None = None,
+) -> IngestReport:
+    """Ingest events from any source: mappings (numbered 1, 2, … in ``source``) or
+    ``(source, line, record)`` tuples whose record is a mapping or one JSON text.
+
+    Same checks and idempotency as the file ingest; rejects go to ``rejects_path`` if given.
+    """
+    report = IngestReport(source=source)
+    log = RejectLog(report, rejects_path, on_problem)
+    ingest = _EventIngest(session_factory, EventChecker(config.events), log, now=now, batch_size=batch_size)
+    try:
+        for index, item in enumerate(records, start=1):
+            if isinstance(item, tuple):
+                item_source, line, record = item
+            else:
+                item_source, line, record = source, index, item
+            ingest.add_record(item_source, line, record)
+        ingest.flush()
+    finally:
+        log.close()
+    return report
+
+
+@dataclass
+class _Batch:
+    """Lines read since the last write; rejects wait here so they come out in line order."""
+
+    count: int = 0
+    start_offset: int = 0
+    start_line: int = 1
+    end_offset: int = 0
+    size: int = 0
+    rows: list[tuple[str, int, bytes | str, CheckedEvent]] = field(default_factory=list)
+    rejects: list[tuple[int, str, str, bytes | str]] = field(default_factory=list)
+    first_line_of: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    """Where one written batch came from: its ``seq`` range and its bytes in the file."""
+
+    seq_after: int
+    seq_last: int
+    start_offset: int
+    end_offset: int
+    start_line: int
+
+
+class _EventIngest:
+    """Checks lines as they come and writes them a batch at a time."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        checker: EventChecker,
+        log: RejectLog,
+        *,
+        now: datetime,
+        batch_size: int,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.session_factory = session_factory
+        self.checker = checker
+        self.log = log
+        self.report = log.report
+        self.now = now
+        self.batch_size = batch_size
+        self.batch = _Batch()
+        self.source = log.report.source
+        self.known_customers: set[str] = set()
+        self.locator: _FileLocator | None = None
+        self.run_start_seq: int | None = None
+        #: End of the last line read and its number (where the next batch of a file starts).
+        self.offset = 0
+        self.line_number = 0
+
+    def add_line(self, number: int, data: bytes, end_offset: int, too_long: bool) -> bool:
+        """One line of a file; True if it completed a batch, which was then written.
+
+        The batch remembers the bytes it spans, so the locator can read them again.
+        """
+        batch = self.batch
+        if batch.count == 0:
+            batch.start_offset, batch.start_line = self.offset, self.line_number + 1
+        batch.end_offset = self.offset = end_offset
+        self.line_number = number
+        batch.size += len(data)
+        if too_long:
+            batch.rejects.append((number, self.source, f"line is longer than {MAX_LINE_BYTES} bytes", data + b"..."))
+        else:
+            try:
+                self._keep(self.source, number, data, self.checker.check(self.checker.parse(data)))
+            except RecordError as bad:
+                batch.rejects.append((number, self.source, str(bad), data))
+        batch.count += 1
+        if batch.count >= self.batch_size or batch.size >= MAX_BATCH_BYTES:
+            return self.flush()
+        return False
+
+    def add_record(self, source: str, line: int, record: EventRecord) -> None:
+        """One record from a non-file source: a mapping, or a JSON text."""
+        batch = self.batch
+        raw: bytes | str
+        try:
+            if isinstance(record, str | bytes):
+                raw = record
+                data = record.encode() if isinstance(record, str) else record
+                obj = self.checker.parse(data.strip())
+            else:
+                raw = _dump_for_reject(record)
+                obj = dict(record)
+                check_storable(obj)
+            row = self.checker.check(obj)
+        except RecordError as bad:
+            batch.rejects.append((line, source, str(bad), raw))
+        else:
+            batch.size += len(row[4])
+            self._keep(source, line, raw, row)
+        batch.count += 1
+        if batch.count >= self.batch_size or batch.size >= MAX_BATCH_BYTES:
+            self.flush()
+
+    def _keep(self, source: str, line: int, raw: bytes | str, row: CheckedEvent) -> None:
+        first = self.batch.first_line_of.setdefault(row[0], line)
+        if first != line:
+            self.batch.rejects.append((line, source, _duplicate(row[0], first), raw))
+        else:
+            self.batch.rows.append((source, line, raw, row))
+
+    def flush(self) -> bool:
+        """Write the current batch (one transaction) and report its rejects. False if it was empty."""
+        batch, self.batch = self.batch, _Batch()
+        if batch.count == 0:
+            return False
+        self.report.read += batch.count
+        rejects = batch.rejects
+        if batch.rows:
+            rejects.extend(self._write(batch))
+        for line, source, reason, raw in sorted(rejects, key=lambda item: item[0]):
+            self.log.reject(line, reason, raw, source=source)
+        return True
+
+    def _write(self, batch: _Batch) -> list[tuple[int, str, str, bytes | str]]:
+        rejects: list[tuple[int, str, str, bytes | str]] = []
+        with event_transaction(self.session_factory) as tx:
+            if self.run_start_seq is None:
+                self.run_start_seq = tx.max_seq()
+            wanted = sorted({item[3][1] for item in batch.rows} - self.known_customers)
+            found = tx.known_customers(wanted) if wanted else set()
+            self._remember_customers(found)
+            keep = []
+            for item in batch.rows:
+                customer_id = item[3][1]
+                if customer_id in self.known_customers or customer_id in found:
+                    keep.append(item)
+                else:
+                    rejects.append((item[1], item[0], f"unknown customer {customer_id!r}", item[2]))
+            seq_before = tx.max_seq()
+            inserted = tx.insert([item[3] for item in keep], self.now)
+            stored: dict[str, int] = {}
+            if inserted < len(keep):
+                stored = tx.stored_seqs([item[3][0] for item in keep])
+            seq_last = tx.max_seq() if inserted else seq_before
+        self.report.inserted += inserted
+        if inserted and self.locator is not None:
+            region = _Region(seq_before, seq_last, batch.start_offset, batch.end_offset, batch.start_line)
+            self.locator.regions.append(region)
+        for source, line, raw, row in keep:
+            seq = stored.get(row[0])
+            if seq is not None and seq <= seq_before:
+                reason = self._duplicate_reason(row[0], seq)
+                if reason is None:
+                    self.report.duplicates += 1
+                else:
+                    rejects.append((line, source, reason, raw))
+        return rejects
+
+    def _duplicate_reason(self, event_id: str, seq: int) -> str | None:
+        """Why a stored ``event_id`` is a bad line (repeated in this input), or None (known before)."""
+        assert self.run_start_seq is not None
+        if seq <= self.run_start_seq:
+            return None
+        if self.locator is None:
+            return f"duplicate event_id {event_id!r} (first earlier in this input)"
+        first = self.locator.first_line(event_id, seq)
+        return None if first is None else _duplicate(event_id, first)
+
+    def _remember_customers(self, found: set[str]) -> None:
+        if len(self.known_customers) + len(found) > CUSTOMER_CACHE_SIZE:
+            self.known_customers.clear()
+        self.known_customers.update(found)
+
+
+class _FileLocator:
+    """Finds the line of an event inserted earlier in this run, by reading its batch's bytes again."""
+
+    def __init__(self, path: Path, checker: EventChecker) -> None:
+        self.path = path
+        self.checker = checker
+        self.regions: list[_Region] = []
+        self._maps: OrderedDict[int, dict[str, int]] = OrderedDict()
+
+    def first_line(self, event_id: str, seq: int) -> int | None:
+        index = bisect.bisect_left(self.regions, seq, key=lambda region: region.seq_last)
+        if index == len(self.regions) or not self.regions[index].seq_after < seq:
+            return None  # not written by this run (another process, at the same time)
+        return self._line_map(index).get(event_id)
+
+    def _line_map(self, index: int) -> dict[str, int]:
+        if index in self._maps:
+            self._maps.move_to_end(index)
+            return self._maps[index]
+        region = self.regions[index]
+        lines: dict[str, int] = {}
+        with self.path.open("rb") as handle:
+            handle.seek(region.start_offset)
+            for number, data, _end, too_long in read_lines(
+                handle, start_line=region.start_line, start_offset=region.start_offset, end_offset=region.end_offset
+            ):
+                if too_long:
+                    continue
+                try:
+                    event_id = self.checker.check(self.checker.parse(data))[0]
+                except RecordError:
+                    continue
+                lines.setdefault(event_id, number)
+        self._maps[index] = lines
+        if len(self._maps) > LOCATED_BATCHES_KEPT:
+            self._maps.popitem(last=False)
+        return lines
+
+
+def _duplicate(event_id: str, first_line: int) -> str:
+    return f"duplicate event_id {event_id!r} (first at line {first_line})"
+
+
+def _dump_for_reject(record: Mapping[str, Any]) -> str:
+    try:
+        return orjson.dumps(record, default=str).decode()
+    except TypeError:
+        return repr(record)
