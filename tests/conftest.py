@@ -33,8 +33,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per session, copied for each test (migrating takes longer)."""
     from referral_automation.db.migrate import upgrade_to_head
 
+    from referral_automation.db.session import get_engine
+
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade_to_head(f"sqlite:///{path}")
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    # Close every connection so WAL is checkpointed into the file before tests copy it.
+    get_engine(url).dispose()
     return path
 
 
