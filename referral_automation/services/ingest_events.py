@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
 from referral_automation.services.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
-from referral_automation.services.event_store import event_transaction
+from referral_automation.services.event_store import EventTransaction, event_transaction
 from referral_automation.services.readers import (
     MAX_LINE_BYTES,
     IngestReport,
@@ -122,18 +122,25 @@ def ingest_event_records(
     return report
 
 
+#: A checked line waiting in a batch: (position in the batch, source, line, raw text, row).
+_Row = tuple[int, str, int, bytes | str, CheckedEvent]
+#: A rejected line waiting in a batch: (position in the batch, source, line, reason, raw text).
+_Reject = tuple[int, str, int, str, bytes | str]
+
+
 @dataclass
 class _Batch:
-    """Lines read since the last write; rejects wait here so they come out in line order."""
+    """Lines read since the last write; rejects wait here so they come out in input order."""
 
     count: int = 0
     start_offset: int = 0
     start_line: int = 1
     end_offset: int = 0
     size: int = 0
-    rows: list[tuple[str, int, bytes | str, CheckedEvent]] = field(default_factory=list)
-    rejects: list[tuple[int, str, str, bytes | str]] = field(default_factory=list)
-    first_line_of: dict[str, int] = field(default_factory=dict)
+    rows: list[_Row] = field(default_factory=list)
+    rejects: list[_Reject] = field(default_factory=list)
+    #: event_id → (position, line) of its first checked line in this batch
+    first_of: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +195,13 @@ class _EventIngest:
         self.line_number = number
         batch.size += len(data)
         if too_long:
-            batch.rejects.append((number, self.source, f"line is longer than {MAX_LINE_BYTES} bytes", data + b"..."))
+            reason = f"line is longer than {MAX_LINE_BYTES} bytes"
+            batch.rejects.append((batch.count, self.source, number, reason, data + b"..."))
         else:
             try:
                 self._keep(self.source, number, data, self.checker.check(self.checker.parse(data)))
             except RecordError as bad:
-                batch.rejects.append((number, self.source, str(bad), data))
+                batch.rejects.append((batch.count, self.source, number, str(bad), data))
         batch.count += 1
         if batch.count >= self.batch_size or batch.size >= MAX_BATCH_BYTES:
             return self.flush()
@@ -214,7 +222,7 @@ class _EventIngest:
                 check_storable(obj)
             row = self.checker.check(obj)
         except RecordError as bad:
-            batch.rejects.append((line, source, str(bad), raw))
+            batch.rejects.append((batch.count, source, line, str(bad), raw))
         else:
             batch.size += len(row[4])
             self._keep(source, line, raw, row)
@@ -223,11 +231,12 @@ class _EventIngest:
             self.flush()
 
     def _keep(self, source: str, line: int, raw: bytes | str, row: CheckedEvent) -> None:
-        first = self.batch.first_line_of.setdefault(row[0], line)
-        if first != line:
-            self.batch.rejects.append((line, source, _duplicate(row[0], first), raw))
+        batch = self.batch
+        position, first_line = batch.first_of.setdefault(row[0], (batch.count, line))
+        if position != batch.count:
+            batch.rejects.append((batch.count, source, line, _duplicate(row[0], first_line), raw))
         else:
-            self.batch.rows.append((source, line, raw, row))
+            batch.rows.append((batch.count, source, line, raw, row))
 
     def flush(self) -> bool:
         """Write the current batch (one transaction) and report its rejects. False if it was empty."""
@@ -238,44 +247,52 @@ class _EventIngest:
         rejects = batch.rejects
         if batch.rows:
             rejects.extend(self._write(batch))
-        for line, source, reason, raw in sorted(rejects, key=lambda item: item[0]):
+        rejects.sort(key=_position)
+        for _, source, line, reason, raw in rejects:
             self.log.reject(line, reason, raw, source=source)
         return True
 
-    def _write(self, batch: _Batch) -> list[tuple[int, str, str, bytes | str]]:
-        rejects: list[tuple[int, str, str, bytes | str]] = []
+    def _write(self, batch: _Batch) -> list[_Reject]:
+        """Store the batch's rows; return the rejects only the database could tell."""
+        rejects: list[_Reject] = []
         with event_transaction(self.session_factory) as tx:
             if self.run_start_seq is None:
                 self.run_start_seq = tx.max_seq()
-            wanted = sorted({item[3][1] for item in batch.rows} - self.known_customers)
-            found = tx.known_customers(wanted) if wanted else set()
-            self._remember_customers(found)
-            keep = []
-            for item in batch.rows:
-                customer_id = item[3][1]
-                if customer_id in self.known_customers or customer_id in found:
-                    keep.append(item)
-                else:
-                    rejects.append((item[1], item[0], f"unknown customer {customer_id!r}", item[2]))
+            keep = self._known_customers_only(tx, batch.rows, rejects)
             seq_before = tx.max_seq()
-            inserted = tx.insert([item[3] for item in keep], self.now)
-            stored: dict[str, int] = {}
-            if inserted < len(keep):
-                stored = tx.stored_seqs([item[3][0] for item in keep])
+            inserted = tx.insert([item[4] for item in keep], self.now)
+            stored = tx.stored_seqs([item[4][0] for item in keep]) if inserted < len(keep) else {}
             seq_last = tx.max_seq() if inserted else seq_before
         self.report.inserted += inserted
         if inserted and self.locator is not None:
             region = _Region(seq_before, seq_last, batch.start_offset, batch.end_offset, batch.start_line)
             self.locator.regions.append(region)
-        for source, line, raw, row in keep:
+        for position, source, line, raw, row in keep:
             seq = stored.get(row[0])
             if seq is not None and seq <= seq_before:
                 reason = self._duplicate_reason(row[0], seq)
                 if reason is None:
                     self.report.duplicates += 1
                 else:
-                    rejects.append((line, source, reason, raw))
+                    rejects.append((position, source, line, reason, raw))
         return rejects
+
+    def _known_customers_only(self, tx: EventTransaction, rows: list[_Row], rejects: list[_Reject]) -> list[_Row]:
+        """The rows whose customer exists; the others become rejects. One query for the ids not cached."""
+        wanted = sorted({item[4][1] for item in rows} - self.known_customers)
+        found = tx.known_customers(wanted) if wanted else set()
+        if len(self.known_customers) + len(found) > CUSTOMER_CACHE_SIZE:
+            self.known_customers.clear()
+        self.known_customers.update(found)
+        known = self.known_customers
+        keep = []
+        for item in rows:
+            customer_id = item[4][1]
+            if customer_id in known or customer_id in found:
+                keep.append(item)
+            else:
+                rejects.append((item[0], item[1], item[2], f"unknown customer {customer_id!r}", item[3]))
+        return keep
 
     def _duplicate_reason(self, event_id: str, seq: int) -> str | None:
         """Why a stored ``event_id`` is a bad line (repeated in this input), or None (known before)."""
@@ -286,11 +303,6 @@ class _EventIngest:
             return f"duplicate event_id {event_id!r} (first earlier in this input)"
         first = self.locator.first_line(event_id, seq)
         return None if first is None else _duplicate(event_id, first)
-
-    def _remember_customers(self, found: set[str]) -> None:
-        if len(self.known_customers) + len(found) > CUSTOMER_CACHE_SIZE:
-            self.known_customers.clear()
-        self.known_customers.update(found)
 
 
 class _FileLocator:
@@ -330,6 +342,10 @@ class _FileLocator:
         if len(self._maps) > LOCATED_BATCHES_KEPT:
             self._maps.popitem(last=False)
         return lines
+
+
+def _position(item: _Reject) -> int:
+    return item[0]
 
 
 def _duplicate(event_id: str, first_line: int) -> str:
