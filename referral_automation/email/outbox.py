@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,6 +30,8 @@ from referral_automation.errors import DeliveryError, PermanentDeliveryError, Re
 CRLF = "\r\n"
 #: Characters that force a display name into a quoted string (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+#: A line longer than RFC 5322's 998 characters (such a body goes quoted-printable).
+_LONG_LINE = re.compile(r"[^\n]{999}")
 #: Longest raw UTF-8 chunk of one encoded word: 45 bytes -> 60 base64 characters, 72 with the wrapper.
 _WORD_BYTES = 45
 #: Headers the outbox writes itself; the same names in ``OutgoingEmail.headers`` are ignored.
@@ -100,15 +104,18 @@ def _ascii_domain(domain: str) -> str:
         raise PermanentDeliveryError(f"cannot encode the domain {domain!r}: {error}") from error
 
 
-def _quoted_printable(body: str) -> str:
-    """A body as quoted-printable with CRLF line ends (readable in a text editor, 7-bit safe).
+def _body(body: str, boundary: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, encoded body) with CRLF line ends, always 7-bit clean.
 
-    The CRLF that the caller puts after it belongs to the boundary line (RFC 2046), so the
-    body's own last line break, if any, survives a round trip.
+    ASCII text with short lines goes as it is (``7bit``: readable, and nothing to encode);
+    anything else as quoted-printable. The CRLF that the caller puts after it belongs to the
+    boundary line (RFC 2046), so the body's own last line break, if any, survives a round trip.
     """
     normalised = body.replace("\r\n", "\n").replace("\r", "\n")
+    if normalised.isascii() and not _LONG_LINE.search(normalised) and boundary not in normalised:
+        return "7bit", normalised.replace("\n", CRLF)
     encoded = binascii.b2a_qp(normalised.encode("utf-8"), istext=True).decode("ascii")
-    return encoded.replace("\n", CRLF)  # soft and hard breaks alike (no bare "\r" is left above)
+    return "quoted-printable", encoded.replace("\n", CRLF)  # soft and hard breaks alike
 
 
 def message_id_header(email: OutgoingEmail) -> str:
@@ -119,7 +126,7 @@ def message_id_header(email: OutgoingEmail) -> str:
 
 def render_eml(email: OutgoingEmail, *, date: datetime) -> bytes:
     """The whole message as RFC 5322 bytes: multipart/alternative, plain text first, then HTML."""
-    boundary = "=_alt_" + email.message_id.replace("-", "")  # "=_" never occurs in quoted-printable
+    boundary = "=_alt_" + email.message_id.replace("-", "")  # "=_" never occurs in quoted-printable either
     headers = [
         ("From", format_address(email.from_name, email.from_email)),
         ("To", format_address(email.to_name, email.to_email)),
@@ -135,22 +142,18 @@ def render_eml(email: OutgoingEmail, *, date: datetime) -> bytes:
     headers += [(name, encode_words(_one_line(value))) for name, value in _extra_headers(email)]
     headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
     lines = [f"{name}: {value}" for name, value in headers]
-    parts = [
-        "",
-        f"--{boundary}",
-        'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        _quoted_printable(email.text),
-        f"--{boundary}",
-        'Content-Type: text/html; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        _quoted_printable(email.html),
-        f"--{boundary}--",
-        "",
-    ]
-    return CRLF.join(lines + parts).encode("ascii")
+    lines.append("")
+    for subtype, content in (("plain", email.text), ("html", email.html)):
+        encoding, encoded = _body(content, boundary)
+        lines += [
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            f"Content-Transfer-Encoding: {encoding}",
+            "",
+            encoded,
+        ]
+    lines += [f"--{boundary}--", ""]
+    return CRLF.join(lines).encode("ascii")
 
 
 def _extra_headers(email: OutgoingEmail) -> list[tuple[str, str]]:
@@ -186,8 +189,10 @@ class OutboxSender:
     name = "outbox"
     idempotent = True
 
-    def __init__(self, directory: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, directory: Path, *, clock: Callable[[], datetime] | None = None, threads: int = 4) -> None:
         self.directory = Path(directory)
+        self.threads = threads
+        self._directory = str(self.directory)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ready = False
 
@@ -198,27 +203,44 @@ class OutboxSender:
         """Write the message unless its file already exists (then it was sent before: same result)."""
         if not self._ready:
             self._prepare()
-        path = self.path_for(email.message_id)
-        if not path.exists():
-            data = render_eml(email, date=self._clock())
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        name = outbox_file_name(email.message_id)
+        final = os.path.join(self._directory, name)
+        if not os.path.exists(final):
+            self._write(final, render_eml(email, date=self._clock()))
+        return SendResult(provider=self.name, provider_message_id=name)
+
+    def _write(self, final: str, data: bytes) -> None:
+        temporary = f"{final}.{os.getpid()}.tmp"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                temporary.write_bytes(data)
-                os.replace(temporary, path)
-            except OSError as error:
-                temporary.unlink(missing_ok=True)
-                raise RetryableDeliveryError(f"cannot write {path}: {error}") from error
-        return SendResult(provider=self.name, provider_message_id=path.name)
+                os.write(descriptor, data)
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, final)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise RetryableDeliveryError(f"cannot write {final}: {error}") from error
 
     def send_many(self, emails: Sequence[OutgoingEmail]) -> list[SendOutcome]:
-        """Each message on its own: one that cannot be written does not stop the others."""
-        outcomes: list[SendOutcome] = []
-        for email in emails:
-            try:
-                outcomes.append(self.send(email))
-            except DeliveryError as error:
-                outcomes.append(error)
-        return outcomes
+        """Each message on its own (one that cannot be written does not stop the others).
+
+        Files are written by a few threads: creating and renaming a file mostly waits on the
+        file system, which releases the GIL, so the waits overlap.
+        """
+        if not self._ready:
+            self._prepare()
+        if self.threads <= 1 or len(emails) < 2 * self.threads:
+            return [self._outcome(email) for email in emails]
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="outbox") as pool:
+            return list(pool.map(self._outcome, emails))
+
+    def _outcome(self, email: OutgoingEmail) -> SendOutcome:
+        try:
+            return self.send(email)
+        except DeliveryError as error:
+            return error
 
     def _prepare(self) -> None:
         try:

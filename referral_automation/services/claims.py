@@ -25,7 +25,7 @@ from sqlalchemy import Table, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from referral_automation.config import AppConfig
+from referral_automation.config import AppConfig, Campaign
 from referral_automation.db.models import Customer, JourneyEvent, Moment, Response
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.responses import ENGAGED
@@ -65,15 +65,14 @@ def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
     """Claim up to ``batch_size`` requests due for their first send (step 0)."""
     rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size))
     suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
-    claim, updates = Claim(), []
+    claim, updates, windows = Claim(), [], _Windows(now)
     for row in rows:
         campaign = config.campaigns.campaigns.get(row["campaign"])
         if campaign is None:
             claim.cancelled += 1
             updates.append(_cancelled(row, now=now))
             continue
-        zone, warning = resolve_zone(row["timezone"])
-        opening = next_opening(now, zone, campaign.send_window)
+        zone, warning, opening = windows.opening(row["campaign"], campaign, row["timezone"])
         if opening > now:
             claim.rescheduled += 1
             moved = "lease_expires_at" if row["status"] == "sending" else "scheduled_for"
@@ -124,15 +123,14 @@ def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, opti
     rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size))
     suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
     engaged = _engaged(session, [row["id"] for row in rows])
-    claim, updates = Claim(), []
+    claim, updates, windows = Claim(), [], _Windows(now)
     for row in rows:
         campaign = config.campaigns.campaigns.get(row["campaign"])
         if campaign is None or row["followups_sent"] >= len(campaign.follow_ups.after_days):
             claim.finished += 1
             updates.append({"id": row["id"], "next_followup_at": None, "lease_owner": None, "lease_expires_at": None})
             continue
-        zone, warning = resolve_zone(row["timezone"])
-        opening = next_opening(now, zone, campaign.send_window)
+        zone, warning, opening = windows.opening(row["campaign"], campaign, row["timezone"])
         if opening > now:
             claim.rescheduled += 1
             updates.append({"id": row["id"], "next_followup_at": opening, "updated_at": now})
@@ -175,6 +173,23 @@ def _engaged(session: Session, request_ids: Sequence[str]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- shared
+class _Windows:
+    """Each customer's zone and send-window opening at ``now``, worked out once per (campaign, zone)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._known: dict[tuple[str, str], tuple[ZoneInfo, str | None, datetime]] = {}
+
+    def opening(self, campaign_id: str, campaign: Campaign, zone_name: str) -> tuple[ZoneInfo, str | None, datetime]:
+        """(zone, warning if the name was not a zone, the window's opening at or after now)."""
+        key = (campaign_id, zone_name)
+        found = self._known.get(key)
+        if found is None:
+            zone, warning = resolve_zone(zone_name)
+            found = self._known[key] = (zone, warning, next_opening(self.now, zone, campaign.send_window))
+        return found
+
+
 def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status: str | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": request_id,

@@ -81,13 +81,15 @@ class Job:
     step: int
     attempts: int
     zone: ZoneInfo
+    #: ``identity.message_id(request_id, step)``, derived once (uuid5 is not free at 5,000 a second).
+    message_id: str = ""
     zone_warning: str | None = None
     #: The customer already responded (reply, referral click, referral): no follow-up.
     engaged: bool = False
 
-    @property
-    def message_id(self) -> str:
-        return identity.message_id(self.request_id, self.step)
+    def __post_init__(self) -> None:
+        if not self.message_id:
+            object.__setattr__(self, "message_id", identity.message_id(self.request_id, self.step))
 
     @property
     def unreachable(self) -> str | None:

@@ -25,6 +25,7 @@ from referral_automation.services.delivery import (
     Composer,
     DeliveryOptions,
     DeliveryReport,
+    Job,
     Outcome,
     Verdict,
     deliver,
@@ -59,6 +60,22 @@ def _days_later(at: datetime, days: int, zone: ZoneInfo) -> datetime:
     return (at.astimezone(zone) + timedelta(days=days)).astimezone(UTC)
 
 
+class FollowUpSchedule:
+    """``follow_up_time`` for a batch, worked out once per (campaign, zone, first send, step)."""
+
+    def __init__(self, config: AppConfig, *, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self._known: dict[tuple[str, str, datetime, int], datetime | None] = {}
+
+    def next(self, job: Job, *, first_sent_at: datetime, done: int) -> datetime | None:
+        key = (job.campaign, job.zone.key, first_sent_at, done)
+        if key not in self._known:
+            campaign = self.config.campaign(job.campaign)
+            self._known[key] = follow_up_time(campaign, job.zone, first_sent_at=first_sent_at, done=done, now=self.now)
+        return self._known[key]
+
+
 def follow_up_batch(
     session_factory: SessionFactory,
     *,
@@ -84,19 +101,19 @@ def record_follow_ups(
     session_factory: SessionFactory, outcomes: list[Outcome], *, config: AppConfig, now: datetime
 ) -> None:
     """Step 5: message rows and requests of a follow-up batch, in one transaction."""
+    schedule = FollowUpSchedule(config, now=now)
     with session_factory() as session, session.begin():
         record_messages(session, outcomes, actor="follow-ups", now=now)
-        updates = [_request_update(outcome, config=config, now=now) for outcome in outcomes]
+        updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
         store.bulk_update(session, store.requests_table, updates)
 
 
-def _request_update(outcome: Outcome, *, config: AppConfig, now: datetime) -> dict[str, Any]:
+def _request_update(outcome: Outcome, *, schedule: FollowUpSchedule, now: datetime) -> dict[str, Any]:
     job, verdict = outcome.job, outcome.verdict
     released = {"id": job.request_id, "lease_owner": None, "lease_expires_at": None, "updated_at": now}
     if verdict in (Verdict.SENT, Verdict.SETTLED):
         first = job.first_sent_at or outcome.sent_at or now
-        campaign = config.campaign(job.campaign)
-        following = follow_up_time(campaign, job.zone, first_sent_at=first, done=job.step, now=now)
+        following = schedule.next(job, first_sent_at=first, done=job.step)
         return released | {"followups_sent": job.step, "next_followup_at": following, "attempts": 0, "last_error": None}
     if verdict in (Verdict.FAILED, Verdict.STOPPED):
         return released | {"next_followup_at": None, "last_error": outcome.error if verdict is Verdict.FAILED else None}

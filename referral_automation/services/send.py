@@ -33,7 +33,7 @@ from referral_automation.services.delivery import (
     deliver,
     record_messages,
 )
-from referral_automation.services.followups import follow_up_time
+from referral_automation.services.followups import FollowUpSchedule
 
 SessionFactory = sessionmaker[Session]
 
@@ -65,19 +65,19 @@ def record_first_asks(
     session_factory: SessionFactory, outcomes: list[Outcome], *, config: AppConfig, now: datetime
 ) -> None:
     """Step 5: message rows and requests of a batch, in one transaction."""
+    schedule = FollowUpSchedule(config, now=now)
     with session_factory() as session, session.begin():
         record_messages(session, outcomes, actor="send", now=now)
-        updates = [_request_update(outcome, config=config, now=now) for outcome in outcomes]
+        updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
         store.bulk_update(session, store.requests_table, updates)
 
 
-def _request_update(outcome: Outcome, *, config: AppConfig, now: datetime) -> dict[str, Any]:
+def _request_update(outcome: Outcome, *, schedule: FollowUpSchedule, now: datetime) -> dict[str, Any]:
     job, verdict = outcome.job, outcome.verdict
     released = {"id": job.request_id, "lease_owner": None, "lease_expires_at": None, "updated_at": now}
     if verdict in (Verdict.SENT, Verdict.SETTLED):
         sent_at = outcome.sent_at or now
-        campaign = config.campaign(job.campaign)
-        following = follow_up_time(campaign, job.zone, first_sent_at=sent_at, done=0, now=now)
+        following = schedule.next(job, first_sent_at=sent_at, done=0)
         return released | {
             "status": "sent", "sent_at": sent_at, "next_followup_at": following, "attempts": 0, "last_error": None,
         }  # fmt: skip

@@ -42,15 +42,31 @@ def dialect_insert(session: Session, table: Table) -> Any:
 
 
 def bulk_update(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """``UPDATE table SET … WHERE id = :id`` for each row: one executemany per set of columns."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    """``UPDATE table SET … WHERE id = …`` for each row, in as few statements as possible.
+
+    Rows that set the same values (a claim's lease, a batch's ``sent`` status) become one
+    ``UPDATE … WHERE id IN (…)``; the rest one ``executemany`` per set of columns. Per-row
+    parameter processing is most of the cost of a send on SQLite, so this matters.
+    """
+    same_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
     for row in rows:
-        shapes.setdefault(tuple(sorted(row)), []).append(row)
+        key = tuple(sorted((column, value) for column, value in row.items() if column != "id"))
+        same_values.setdefault(key, []).append(row["id"])
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     connection = session.connection()
-    for columns, group in shapes.items():
-        values: dict[str, Any] = {column: bindparam(f"v_{column}") for column in columns if column != "id"}
-        statement = update(table).where(table.c.id == bindparam("v_id")).values(values)
-        connection.execute(statement, [{f"v_{key}": value for key, value in row.items()} for row in group])
+    for key, ids in same_values.items():
+        if len(ids) == 1:
+            by_shape.setdefault(tuple(column for column, _ in key), []).append({"v_id": ids[0], **_prefixed(key)})
+            continue
+        for part in chunks(ids):
+            connection.execute(update(table).where(table.c.id.in_(part)).values(dict(key)))
+    for columns, group in by_shape.items():
+        values: dict[str, Any] = {column: bindparam(f"v_{column}") for column in columns}
+        connection.execute(update(table).where(table.c.id == bindparam("v_id")).values(values), group)
+
+
+def _prefixed(items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {f"v_{column}": value for column, value in items}
 
 
 def suppressed_addresses(session: Session, emails: Collection[str]) -> set[str]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
 from referral_automation.email.outbox import OutboxSender, encode_words, render_eml
 from referral_automation.email.senders import make_sender
-from referral_automation.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.settings import Settings
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
@@ -161,6 +161,16 @@ def test_send_many_reports_each_message(tmp_path: Path) -> None:
     assert isinstance(outcomes[1], PermanentDeliveryError)
 
 
+def test_send_many_with_threads_keeps_the_order(tmp_path: Path) -> None:
+    """It writes a large batch with several threads and returns each outcome in its message's place."""
+    emails = [outgoing(message_id=f"6b1f0f55-5d8c-5c4e-9a53-{n:012d}") for n in range(40)]
+    outcomes = OutboxSender(tmp_path, clock=lambda: NOW, threads=4).send_many(emails)
+    assert [o.provider_message_id for o in outcomes if isinstance(o, SendResult)] == [
+        f"{email.message_id}.eml" for email in emails
+    ]
+    assert len(list(tmp_path.glob("*.eml"))) == 40
+
+
 def test_unwritable_directory_is_retryable(tmp_path: Path) -> None:
     """It reports a directory it cannot create as a retryable error."""
     blocker = tmp_path / "file"
@@ -178,7 +188,12 @@ def test_make_sender_picks_the_outbox(tmp_path: Path) -> None:
     assert sender.directory == tmp_path
 
 
-def test_make_sender_refuses_a_backend_it_lacks() -> None:
-    """It names the setting when the chosen backend is not available."""
-    with pytest.raises(ConfigError, match="REFERRAL_EMAIL_BACKEND"):
-        make_sender(Settings(REFERRAL_EMAIL_BACKEND="sendgrid"))
+def test_ascii_bodies_go_as_they_are_and_others_quoted_printable() -> None:
+    """It writes short-lined ASCII parts as 7bit text and non-ASCII or long-lined parts as quoted-printable."""
+    ascii_text = outgoing(text="Hello Ann,\nreply OK.\n", html="<p>" + "x" * 1200 + "</p>")
+    parts = list(parse(render_eml(ascii_text, date=NOW)).iter_parts())
+    assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "quoted-printable"]
+    assert parts[1].get_content() == "<p>" + "x" * 1200 + "</p>"
+    umlauts = list(parse(render_eml(outgoing(text="Grüße"), date=NOW)).iter_parts())
+    assert umlauts[0]["Content-Transfer-Encoding"] == "quoted-printable"
+    assert umlauts[0].get_content() == "Grüße"

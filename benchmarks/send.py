@@ -1,0 +1,184 @@
+"""Send throughput: render + outbox + database for N due referral requests on SQLite.
+
+    python benchmarks/send.py [--requests 100000] [--batch-size 1000] [--workers 2] [--profile out.prof]
+
+Inserts N due requests directly (customers, moments, requests; no events), then runs the send
+service to the end with the shipped templates and the outbox sender, and prints emails, seconds,
+emails per second, CPU time per email and peak memory. The target is 5,000 emails a second.
+With ``--workers N``, N processes claim batches side by side, as several flow runs would (the
+leases keep them apart); SQLite still admits one writer at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, insert, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from referral_automation.config import load_config  # noqa: E402
+from referral_automation.db.migrate import upgrade_to_head  # noqa: E402
+from referral_automation.db.models import Customer, Message, Moment, ReferralRequest  # noqa: E402
+from referral_automation.db.session import get_engine, session_factory  # noqa: E402
+from referral_automation.domain import identity  # noqa: E402
+from referral_automation.email.outbox import OutboxSender  # noqa: E402
+from referral_automation.services.composer import TemplateComposer  # noqa: E402
+from referral_automation.services.delivery import DeliveryOptions  # noqa: E402
+from referral_automation.services.send import send_due  # noqa: E402
+from referral_automation.settings import Settings  # noqa: E402
+
+#: A Wednesday, 10:00 UTC: inside the send window in every zone used below.
+NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+ZONES = ("UTC", "Europe/Berlin", "Europe/London", "Africa/Lagos")
+CHUNK = 10_000
+
+
+def seed(url: str, count: int, rng: random.Random) -> None:
+    """``count`` customers, each with one requested moment and one due referral request."""
+    factory = session_factory(url)
+    variants, incentives = ("gratitude", "social_proof", "direct_ask"), ("give50_get50", "donation")
+    for start in range(0, count, CHUNK):
+        customers, moments, requests = [], [], []
+        for n in range(start, min(start + CHUNK, count)):
+            customer_id = f"c{n:07d}"
+            moment = identity.moment_id(customer_id, "milestone", f"bench-{n}")
+            customers.append(
+                {
+                    "customer_id": customer_id, "email": f"{customer_id}@example.com", "first_name": f"Name{n}",
+                    "last_name": "Bench", "company": f"Company {n % 997}", "plan": "team",
+                    "lifetime_value": Decimal(1000 + n % 5000), "first_purchase_at": NOW - timedelta(days=400),
+                    "timezone": ZONES[n % len(ZONES)], "locale": "de" if n % 5 == 0 else "en",
+                    "marketing_opt_in": True, "created_at": NOW, "updated_at": NOW,
+                }
+            )  # fmt: skip
+            moments.append(
+                {
+                    "id": moment, "customer_id": customer_id, "rule_id": "milestone", "source_key": f"bench-{n}",
+                    "event_seq": None, "occurred_at": NOW - timedelta(hours=2), "detected_at": NOW,
+                    "priority": 10, "campaign": "customer_referral", "outcome": "requested",
+                }
+            )  # fmt: skip
+            requests.append(
+                {
+                    "id": identity.request_id(moment), "customer_id": customer_id, "moment_id": moment,
+                    "campaign": "customer_referral", "variant": rng.choice(variants),
+                    "incentive": rng.choice(incentives), "code": identity.new_referral_code(),
+                    "unsubscribe_token": f"u{n:011d}{rng.getrandbits(40):x}", "status": "scheduled",
+                    "scheduled_for": NOW - timedelta(minutes=n % 60), "created_at": NOW, "updated_at": NOW,
+                }
+            )  # fmt: skip
+        with factory() as session, session.begin():
+            session.execute(insert(Customer), customers)
+            session.execute(insert(Moment), moments)
+            session.execute(insert(ReferralRequest), requests)
+
+
+def send_all(url: str, workdir: str, worker: str, batch_size: int, profile: str | None = None) -> int:
+    """One worker: the send service to the end (run in its own process when there are several)."""
+    settings = Settings(
+        REFERRAL_TEMPLATES_DIR=ROOT / "templates" / "email", REFERRAL_OUTBOX_DIR=Path(workdir) / "outbox"
+    )
+    config = load_config(ROOT / "config")
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    report = send_due(
+        session_factory(url),
+        config=config,
+        sender=OutboxSender(settings.outbox_dir, clock=lambda: NOW),
+        composer=TemplateComposer.from_settings(settings, config),
+        now=NOW,
+        options=DeliveryOptions(batch_size=batch_size, worker=worker),
+    )
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    return report.sent
+
+
+def run(args: argparse.Namespace) -> None:
+    console = Console()
+    workdir = Path(tempfile.mkdtemp(prefix="referral-send-bench-"))
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade_to_head(url)
+    started = time.perf_counter()
+    seed(url, args.requests, random.Random(7))
+    console.print(f"seeded {args.requests:,} due requests in {time.perf_counter() - started:.1f} s ({workdir})")
+    get_engine(url).dispose()  # worker processes open their own connections
+
+    started, cpu = time.perf_counter(), time.process_time()
+    if args.workers == 1:
+        sent = send_all(url, str(workdir), "bench-0", args.batch_size, args.profile)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(send_all, url, str(workdir), f"bench-{n}", args.batch_size) for n in range(args.workers)
+            ]
+            sent = sum(future.result() for future in futures)
+    seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = time.process_time() - cpu + children.ru_utime + children.ru_stime
+    factory = session_factory(url)
+    with factory() as session:
+        recorded = session.execute(select(func.count()).select_from(Message).where(Message.status == "sent")).scalar()
+    files = sum(1 for _ in (workdir / "outbox").glob("*.eml"))
+    peak_mib = (
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        / 1024
+    )
+
+    table = Table(title=f"Send: render + outbox + SQLite ({args.workers} worker(s), batch {args.batch_size})")
+    for column in (
+        "emails",
+        ".eml files",
+        "messages sent",
+        "seconds",
+        "emails/s",
+        "CPU µs/email",
+        "peak MiB",
+        "target",
+    ):
+        table.add_column(column, justify="right")
+    rate = sent / seconds if seconds else 0.0
+    table.add_row(
+        f"{sent:,}", f"{files:,}", f"{recorded:,}", f"{seconds:.1f}", f"{rate:,.0f}",
+        f"{cpu_seconds / max(sent, 1) * 1e6:,.0f}", f"{peak_mib:,.0f}", "≥ 5,000 ✓" if rate >= 5000 else "≥ 5,000 ✗",
+    )  # fmt: skip
+    console.print(table)
+    console.print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    if args.keep:
+        console.print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes claiming batches side by side")
+    parser.add_argument("--profile", help="write a cProfile of the send to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the database and outbox directory")
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
