@@ -21,6 +21,7 @@ from referral_automation.cli import requests as _requests  # noqa: E402,F401
 from referral_automation.cli import setup as _setup  # noqa: E402,F401
 from referral_automation.cli import ingest as _ingest  # noqa: E402,F401
 from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: E402,F401
+from referral_automation.cli import run as _run  # noqa: E402,F401
 from referral_automation.cli import preview as _preview  # noqa: E402,F401
 
 

@@ -1,0 +1,142 @@
+"""The detect-moments flow under Prefect, its retry policy and its deployment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.states import Failed
+from sqlalchemy.exc import OperationalError
+
+from flows import runtime
+from referral_automation.db.models import ReferralRequest
+from referral_automation.db.session import session_factory
+from tests.detect_factories import (
+    NOW,
+    ROOT,
+    add_customer,
+    add_event,
+    rows,
+    sqlite_template,  # noqa: F401  (fixture override)
+)
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def workspace(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite database with two promoters and one passive, reached by the flow through REFERRAL_* settings."""
+    factory = session_factory(sqlite_url)
+    for customer_id, score in (("ada", 10), ("bob", 9), ("cyd", 7)):
+        add_customer(factory, customer_id)
+        add_event(factory, customer_id, "nps_submitted", at=NOW - HOUR, score=score)
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("REFERRAL_CONFIG_DIR", str(ROOT / "config"))
+    return sqlite_url
+
+
+@pytest.mark.parametrize("batch_size", [1, 5000])
+@pytest.mark.flow
+@pytest.mark.xdist_group("prefect")
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: str, batch_size: int) -> None:
+    """It creates one request per promoter, nothing on a second run, and a markdown artifact of the counts."""
+    from prefect.artifacts import Artifact
+
+    from flows.detect import ARTIFACT_KEY, detect_flow
+
+    first = detect_flow(now=NOW, batch_size=batch_size)
+    second = detect_flow(now=NOW + HOUR, batch_size=batch_size)
+
+    assert (first["events_scanned"], first["candidates"], first["requests_created"]) == (3, 2, 2)
+    assert (second["events_scanned"], second["requests_created"], second["watermark"]) == (0, 0, 3)
+    requested = sorted(r["customer_id"] for r in rows(session_factory(workspace), ReferralRequest))
+    assert requested == ["ada", "bob"]
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None
+    assert artifact.type == "markdown"
+    assert "| events scanned | 0 |" in str(artifact.data)
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("prefect")
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_transient_database_error_retries_the_batch(workspace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It retries a scan batch that hit a lost connection, and the run still creates both requests."""
+    import flows.detect as detect_module
+
+    real_scan = detect_module.scan_events
+    failures = {"left": 1}
+
+    def flaky_scan(*args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(detect_module, "scan_events", flaky_scan)
+    monkeypatch.setattr(detect_module, "scan_task", detect_module.scan_task.with_options(retry_delay_seconds=0))
+
+    report = detect_module.detect_flow(now=NOW)
+
+    assert failures["left"] == 0
+    assert report["requests_created"] == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OperationalError("SELECT 1", {}, Exception("database is locked")), True),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_transient_database_errors_are_retried(error: Exception, retried: bool) -> None:
+    """It retries lost connections and locks, never a bug."""
+    state = Failed(data=error)
+
+    assert runtime.retry_on_transient_database_errors(None, None, state) is retried  # type: ignore[arg-type]
+
+
+def test_all_needs_every_step_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It refuses to run `all` when one of its steps is missing, naming the missing file."""
+    monkeypatch.setitem(runtime.FLOWS, "send", ("flows.not_written_yet", "send_flow"))
+
+    with pytest.raises(runtime.FlowUnavailableError, match=r"'send' flow .*\(flows/not_written_yet\.py is missing\)"):
+        runtime.load_flow("all")
+
+
+def test_settings_reach_the_flow_through_the_environment_and_are_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It exports the run's database URL and config directory, then puts the old values back."""
+    from referral_automation.settings import load_settings
+
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", "sqlite:///before.db")
+    monkeypatch.delenv("REFERRAL_CONFIG_DIR", raising=False)
+    settings = load_settings(database_url="sqlite:///during.db", config_dir=tmp_path)
+
+    with runtime.referral_environment(settings):
+        inside = load_settings()
+
+    assert (inside.database_url, inside.config_dir) == ("sqlite:///during.db", tmp_path.resolve())
+    assert load_settings().database_url == "sqlite:///before.db"
+    assert load_settings().config_dir == Path("config")
+
+
+def test_the_deployments_match_the_flows_the_command_line_runs() -> None:
+    """It deploys detect every 15 minutes, send every 5 and follow-ups hourly, from the entrypoints `run` uses."""
+    from prefect.cli.deploy._models import PrefectYamlModel  # what `prefect deploy` validates the file with
+    from prefect.flows import load_flow_from_entrypoint
+
+    project = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    PrefectYamlModel.model_validate(project)
+    deployments = {d["name"]: d for d in project["deployments"]}
+
+    for name, every in (("detect", 900), ("send", 300), ("follow-ups", 3600)):
+        module, function = runtime.FLOWS[name]
+        assert deployments[name]["entrypoint"] == f"{module.replace('.', '/')}.py:{function}"
+        assert [s["interval"] for s in deployments[name]["schedules"]] == [every]
+    assert load_flow_from_entrypoint(str(ROOT / deployments["detect"]["entrypoint"])).name == "detect-moments"
