@@ -12,7 +12,6 @@ import pytest
 from referral_automation.errors import InputError, Problem
 from referral_automation.services.ingest import ingest_event_records
 from referral_automation.services.readers import MAX_KEPT_PROBLEMS, MAX_LINE_BYTES
-from tests.factories import sqlite_template  # noqa: F401  (the checkpointed template)
 from tests.services.ingest_helpers import NOW, Workspace, event, make_workspace, rejects_of
 
 

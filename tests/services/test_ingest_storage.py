@@ -12,7 +12,6 @@ from sqlalchemy import text
 
 from referral_automation.db.models import JourneyEvent
 from referral_automation.services.event_store import sqlite_timestamp
-from tests.factories import sqlite_template  # noqa: F401  (the checkpointed template)
 from tests.services.ingest_helpers import Workspace, event, make_workspace
 
 TIMES = [
