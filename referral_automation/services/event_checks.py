@@ -46,6 +46,11 @@ def describe(value: Any) -> str:
     return kind if len(shown) > 40 else f"{kind} ({shown})" if kind != "null" else "null"
 
 
+def json_error(error: orjson.JSONDecodeError) -> str:
+    """orjson's complaint about one line, without the line number (the caller gives it)."""
+    return f"malformed JSON: {error.msg} (at column {error.colno})"
+
+
 def parse_aware_time(value: Any, name: str) -> datetime:
     """An ISO 8601 date-time that carries its time zone, as aware UTC."""
     if not isinstance(value, str):
@@ -89,7 +94,7 @@ class EventChecker:
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise RecordError(f"malformed JSON: {exc}") from None
+            raise RecordError(json_error(exc)) from None
         if type(obj) is not dict:
             raise RecordError(f"expected a JSON object, got {describe(obj)}")
         if b"\\u0000" in data:

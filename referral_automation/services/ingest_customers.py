@@ -250,7 +250,7 @@ def _twice(names: list[str]) -> list[str]:
 def _jsonl_records(handle: IO[bytes], source: str) -> Iterator[Numbered]:
     import orjson
 
-    from referral_automation.services.event_checks import describe
+    from referral_automation.services.event_checks import describe, json_error
 
     for number, data, _end, too_long in read_lines(handle):
         raw = data.decode("utf-8", "replace")
@@ -260,7 +260,7 @@ def _jsonl_records(handle: IO[bytes], source: str) -> Iterator[Numbered]:
         try:
             record = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            yield source, number, raw, f"malformed JSON: {exc}"
+            yield source, number, raw, json_error(exc)
             continue
         if type(record) is not dict:
             yield source, number, raw, f"expected a JSON object, got {describe(record)}"
