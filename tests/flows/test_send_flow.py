@@ -1,0 +1,105 @@
+"""The send and follow-up flows under Prefect: batches, artifacts, failed batches, approvals expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from referral_automation.db.session import session_factory
+from referral_automation.services.delivery import DeliveryReport
+from tests.services.send_helpers import (
+    NOW,
+    ROOT,
+    add_customer,
+    add_request,
+    request_row,
+    sqlite_template,  # noqa: F401 (fixture override)
+)
+
+pytestmark = [pytest.mark.flow, pytest.mark.xdist_group("prefect"), pytest.mark.usefixtures("prefect_harness")]
+
+
+@pytest.fixture
+def workspace(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Three due requests in a SQLite database, reached by the flows through REFERRAL_* settings."""
+    factory = session_factory(sqlite_url)
+    requests = []
+    for name in ("ann", "bob", "cyd"):
+        add_customer(factory, name)
+        requests.append(add_request(factory, name))
+    outbox = tmp_path / "outbox"
+    monkeypatch.setenv("REFERRAL_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("REFERRAL_CONFIG_DIR", str(ROOT / "config"))
+    monkeypatch.setenv("REFERRAL_TEMPLATES_DIR", str(ROOT / "templates" / "email"))
+    monkeypatch.setenv("REFERRAL_OUTBOX_DIR", str(outbox))
+    monkeypatch.setenv("REFERRAL_EMAIL_BACKEND", "outbox")
+    return {"factory": factory, "requests": requests, "outbox": outbox}
+
+
+def test_send_flow_sends_each_request_once_in_batches(workspace: dict[str, Any]) -> None:
+    """It sends every due request in batches, nothing on a re-run, and publishes its counts as an artifact."""
+    from prefect.artifacts import Artifact
+
+    from flows.send import ARTIFACT_KEY, send_flow
+
+    first = send_flow(now=NOW, batch_size=2)
+    second = send_flow(now=NOW + timedelta(minutes=5), batch_size=2)
+    assert (first["sent"], first["batches"], first["failed_batches"]) == (3, 3, 0)
+    assert second["sent"] == 0
+    assert len(list(workspace["outbox"].glob("*.eml"))) == 3
+    assert all(request_row(workspace["factory"], r).status == "sent" for r in workspace["requests"])
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None
+    assert "| sent | 0 |" in str(artifact.data)
+
+
+def test_followups_flow_sends_the_first_follow_up(workspace: dict[str, Any]) -> None:
+    """It sends step 1 to every request whose follow-up is due, once."""
+    from flows.followups import followups_flow
+    from flows.send import send_flow
+
+    send_flow(now=NOW)
+    due = request_row(workspace["factory"], workspace["requests"][0]).next_followup_at
+    assert due is not None
+    first = followups_flow(now=due)
+    again = followups_flow(now=due + timedelta(minutes=1))
+    assert (first["sent"], again["sent"]) == (3, 0)
+    assert len(list(workspace["outbox"].glob("*.eml"))) == 6
+    assert request_row(workspace["factory"], workspace["requests"][0]).followups_sent == 1
+
+
+def test_a_failed_batch_is_recorded_and_the_run_goes_on(
+    workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It records a failing batch, still sends the other batches, then fails the run naming the error."""
+    import flows.send as send_module
+    from flows.send import BatchesFailedError, send_flow
+    from referral_automation.services import send as send_service
+
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> DeliveryReport:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away for a moment")
+        return send_service.send_batch(*args, **kwargs)
+
+    monkeypatch.setattr(send_module, "send_batch", flaky)
+    with pytest.raises(BatchesFailedError, match="database went away"):
+        send_flow(now=NOW, batch_size=2)
+    assert all(request_row(workspace["factory"], r).status == "sent" for r in workspace["requests"])
+
+
+def test_send_flow_expires_overdue_approvals(workspace: dict[str, Any]) -> None:
+    """It expires a request that waited for approval past its deadline, and never sends it."""
+    from flows.send import send_flow
+
+    factory = workspace["factory"]
+    add_customer(factory, "vip", plan="enterprise")
+    waiting = add_request(factory, "vip", status="pending_approval", approval_expires_at=NOW - timedelta(hours=1))
+    counts = send_flow(now=NOW)
+    assert counts["expired_approvals"] == 1
+    assert request_row(factory, waiting).status == "expired"
