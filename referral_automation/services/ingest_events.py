@@ -45,7 +45,7 @@ from referral_automation.services.readers import (
 
 DEFAULT_BATCH_SIZE = 5000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
-MAX_BATCH_BYTES = 16 << 20
+MAX_BATCH_BYTES = 4 << 20
 #: Known customer ids kept between batches (cleared when full, so memory stays bounded).
 CUSTOMER_CACHE_SIZE = 200_000
 #: Earlier batches whose ``event_id → line`` maps are kept while locating in-file duplicates.
