@@ -273,6 +273,20 @@ def last_request_times(session: Session, customer_ids: Sequence[str]) -> dict[st
 
 
 # --------------------------------------------------------------------------- writes
+def count_new_moments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert moments, skipping those already recorded; how many were inserted.
+
+    SQLite reports the rows an ``executemany`` inserted, which is cheaper than ``RETURNING`` (the
+    scan's hot path); PostgreSQL's driver does not, so there the inserted ids are counted.
+    """
+    if not rows:
+        return 0
+    if is_postgres(session):
+        return len(insert_moments(session, rows))
+    statement = upsert_insert(session, moments).on_conflict_do_nothing()
+    return int(session.connection().execute(statement, list(rows)).rowcount)
+
+
 def insert_moments(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert moments, skipping those already recorded; the ids actually inserted."""
     if not rows:

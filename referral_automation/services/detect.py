@@ -35,6 +35,7 @@ from referral_automation.domain.facts import CustomerFacts, MomentCandidate
 from referral_automation.services.detect_decide import (
     BLOCKED,
     CANDIDATE,
+    NOBODY,
     REQUESTED,
     SUPERSEDED,
     MomentOutcome,
@@ -135,10 +136,10 @@ def scan_events(
         found: list[MomentCandidate] = []
         for event in batch:
             # Rules that never look at the customer need no customer row: a stand-in will do.
-            customer = customers.get(event.customer_id) or CustomerFacts(event.customer_id, email="")
+            customer = customers.get(event.customer_id, NOBODY)
             found += rules.match_event(book.event_rules[event.type], event, customer)
         outcomes = [_screen(book, m, now) for m in found]
-        inserted = len(repo.insert_moments(session, [moment_row(o, now=now) for o in outcomes]))
+        inserted = repo.count_new_moments(session, [moment_row(o, now=now) for o in outcomes])
         repo.set_watermark(session, WATERMARK, last, now=now)
     stale = sum(1 for o in outcomes if o.outcome == BLOCKED)
     return ScanResult(count, inserted, last, more=count == batch_size and last < horizon, stale=stale)

@@ -17,6 +17,9 @@ from referral_automation.domain import approval, arms, identity, rules, sendwind
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.guards import CLOCK_SKEW, GuardContext, check_guards, staleness
 
+#: Stands in for the customer where nothing looks at them (the staleness guard, rules without customer conditions).
+NOBODY = CustomerFacts(customer_id="", email="")
+
 CANDIDATE = "candidate"
 REQUESTED = "requested"
 BLOCKED = "blocked"
@@ -50,6 +53,8 @@ class RuleBook:
     guards: Mapping[str, Guards]
     #: Event types with a rule whose condition names a customer field (the scan loads those customers).
     needs_customer: frozenset[str]
+    #: How old a moment of each rule may be (None: its staleness guard is off).
+    max_ages: Mapping[str, timedelta | None]
 
     @classmethod
     def of(cls, config: AppConfig) -> RuleBook:
@@ -58,32 +63,32 @@ class RuleBook:
         for rule in enabled:
             if rule.event is not None:
                 by_type.setdefault(rule.event, []).append(rule)
+        guards = {rule.id: rule.effective_guards(config.triggers.guards) for rule in enabled}
         return cls(
             config=config,
             event_rules=by_type,
             time_rules=[rule for rule in enabled if rule.after is not None],
-            guards={rule.id: rule.effective_guards(config.triggers.guards) for rule in enabled},
+            guards=guards,
             needs_customer=frozenset(
                 rule.event for rule in enabled if rule.event is not None and names_customer(rule.when)
             ),
+            max_ages={
+                rule_id: timedelta(days=g.staleness.max_age_days) if g.staleness.enabled else None
+                for rule_id, g in guards.items()
+            },
         )
 
     def max_age(self, rule: TriggerRule) -> timedelta | None:
         """How old a moment of ``rule`` may be (None: the staleness guard is off for it)."""
-        staleness = self.guards[rule.id].staleness
-        return timedelta(days=staleness.max_age_days) if staleness.enabled else None
+        return self.max_ages[rule.id]
 
     def stale_reason(self, moment: MomentCandidate, now: datetime) -> str | None:
         """Why its rule's staleness guard blocks ``moment`` (None if it does not). That guard is
         checked first and needs nothing but the moment and the clock, so the scan applies it early."""
-        guards = self.guards.get(moment.rule_id)
-        if guards is None or not guards.staleness.enabled:
-            return None
-        age = now - moment.occurred_at
-        if -CLOCK_SKEW <= age <= timedelta(days=guards.staleness.max_age_days):
+        max_age = self.max_ages.get(moment.rule_id)
+        if max_age is None or -CLOCK_SKEW <= now - moment.occurred_at <= max_age:
             return None  # the common case, decided without building a context
-        context = GuardContext(moment, CustomerFacts(moment.customer_id, email=""), (), None, now)
-        return staleness(guards.staleness, context)
+        return staleness(self.guards[moment.rule_id].staleness, GuardContext(moment, NOBODY, (), None, now))
 
     def detractor_lookback(self) -> tuple[timedelta, frozenset[str]]:
         """The longest detractor look-back of any rule, and the event types its signals name."""

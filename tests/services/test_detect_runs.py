@@ -183,7 +183,7 @@ def test_a_crash_in_the_middle_of_the_scan_keeps_watermark_and_candidates_togeth
     """It rolls back the batch that crashed with its watermark move, so a re-run scans it exactly once."""
     busy_workspace(db)
     calls = {"n": 0}
-    real_insert = repositories.insert_moments
+    real_insert = repositories.count_new_moments
 
     def crash_on_second_batch(session: Session, batch: Any) -> Any:
         calls["n"] += 1
@@ -191,7 +191,7 @@ def test_a_crash_in_the_middle_of_the_scan_keeps_watermark_and_candidates_togeth
             raise CrashError("killed")
         return real_insert(session, batch)
 
-    monkeypatch.setattr(repositories, "insert_moments", crash_on_second_batch)
+    monkeypatch.setattr(repositories, "count_new_moments", crash_on_second_batch)
     with pytest.raises(CrashError):
         detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=2)
     # The first batch (ada's milestone and promoter score) is in, with the watermark after it.
