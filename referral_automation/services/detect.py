@@ -3,9 +3,12 @@
 Two steps, each a series of batches with its own transaction, so a crash anywhere leaves a
 consistent state and the next run carries on:
 
-1. **Scan** (``scan_events``): the events after the ``detect`` watermark, in ``seq`` order, are
-   matched against the enabled event rules; matches are recorded as ``candidate`` moments and the
-   watermark moves past the batch *in the same transaction*. An event is therefore matched once.
+1. **Scan** (``scan_events``): the events after the ``detect`` watermark, up to the run's
+   horizon (``event_horizon``), in ``seq`` order, are matched against the enabled event rules;
+   matches are recorded as ``candidate`` moments and the watermark moves past the batch *in the
+   same transaction*, so an event is matched exactly once. A match already too old for its rule's
+   staleness guard (which is checked first and needs only the clock) is recorded as ``blocked``
+   by ``staleness`` straight away: a backfill of old events then costs one write per moment.
 2. **Decide** (``decide_customers``): customers with candidate moments (and customers for whom a
    time-based rule comes due) are taken in ``customer_id`` order. Per customer the candidates are
    ranked; the first that passes its guards becomes the one referral request of this run, the

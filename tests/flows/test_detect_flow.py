@@ -86,6 +86,28 @@ def test_a_transient_database_error_retries_the_batch(workspace: str, monkeypatc
     assert report["requests_created"] == 2
 
 
+@pytest.mark.flow
+@pytest.mark.xdist_group("prefect")
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_all_detects_then_sends_then_follows_up(
+    workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It runs the three flows in order: the requests detected are sent in the same pass."""
+    from flows.all import run_all_flow
+
+    outbox = tmp_path / "outbox"
+    monkeypatch.setenv("REFERRAL_TEMPLATES_DIR", str(ROOT / "templates" / "email"))
+    monkeypatch.setenv("REFERRAL_OUTBOX_DIR", str(outbox))
+    monkeypatch.setenv("REFERRAL_EMAIL_BACKEND", "outbox")
+
+    result = run_all_flow(now=NOW)
+
+    assert list(result) == ["detect", "send", "follow-ups"]
+    assert result["detect"]["requests_created"] == 2
+    assert result["send"]["sent"] == 2
+    assert len(list(outbox.glob("*.eml"))) == 2
+
+
 @pytest.mark.parametrize(
     ("error", "retried"),
     [
