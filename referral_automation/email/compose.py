@@ -28,9 +28,8 @@ def first_subject(
     context: dict[str, Any],
 ) -> str:
     """The subject the first email of ``request`` had, for follow-ups to refer to."""
-    locale, (subject_file, _, _) = renderer.resolve(campaign.variant(request.variant).template, customer.locale)
-    first = {**context, "email_locale": locale, "step": 0, "follow_up": False, "last_follow_up": False}
-    return one_line(renderer.render_file(subject_file, {**first, "days_since_first": 0}))
+    first = {**context, "step": 0, "follow_up": False, "last_follow_up": False, "days_since_first": 0}
+    return renderer.render_subject(campaign.variant(request.variant).template, customer.locale, first)
 
 
 def compose_email(

@@ -195,6 +195,16 @@ def incentive_view(incentive: Incentive, locale: str | None) -> IncentiveView:
     )
 
 
+#: Every name ``build_context`` gives templates: a ``_context/`` file may not take one of them.
+CONTEXT_NAMES = frozenset(
+    {
+        "customer", "moment", "incentive", "referral", "unsubscribe_link", "campaign", "sender", "reply_to",
+        "variant", "request_id", "step", "follow_up", "last_follow_up", "follow_ups_total", "days_since_first",
+        "first_sent_at", "first_subject", "email_locale",
+    }
+)  # fmt: skip
+
+
 def build_context(
     *,
     campaign_id: str,

@@ -18,11 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 from jinja2 import (
     FileSystemLoader,
@@ -35,7 +33,7 @@ from jinja2.environment import Template, TemplateModule
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from referral_automation.email.context import VIEW_TYPES, IntroductionView, locale_chain
 from referral_automation.email.inlining import (
@@ -44,14 +42,17 @@ from referral_automation.email.inlining import (
     make_inliner,
     strip_css_comments,
 )
+from referral_automation.email.template_functions import mailto, nl2br, tidy_text, ucfirst
 from referral_automation.errors import Problem, TemplateError
 
 #: The parts of an email, by file suffix.
 PARTS = ("subject", "html", "txt")
 TEMPLATE_SUFFIXES = frozenset(PARTS)
 STYLESHEET = "_styles.css"
-#: The ready-to-send introduction: ``_introduction.subject`` and ``.txt`` (a campaign folder may have its own).
-INTRODUCTION = "_introduction"
+#: Files rendered once per email, before its parts, each becoming a variable named after it.
+CONTEXT_FOLDER = "_context"
+#: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
+INTRODUCTION = "introduction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,33 +87,8 @@ def parse_template_name(name: str) -> TemplateFile | None:
     return TemplateFile(name, template, pieces[1] if len(pieces) == 3 else None, pieces[-1])
 
 
-def _plain(value: Any) -> str:
-    """The text a value stands for (escaped ``Markup`` back to its characters)."""
-    return value.unescape() if isinstance(value, Markup) else str(value)
-
-
-def mailto(subject: Any, body: Any, to: Any = "") -> str:
-    """A ``mailto:`` URL with subject and body percent-encoded (RFC 6068: line breaks as CRLF)."""
-    return _mailto(_plain(subject), _plain(body), _plain(to))
-
-
-@lru_cache(maxsize=8)  # both parts of an email encode the same introduction: do it once
-def _mailto(subject: str, body: str, to: str) -> str:
-    crlf = "\r\n".join(body.splitlines())
-    return f"mailto:{quote(to, safe='@')}?subject={quote(subject, safe='')}&body={quote(crlf, safe='')}"
-
-
-def ucfirst(value: Any) -> str:
-    """The first letter in upper case, the rest untouched (unlike ``capitalize``)."""
-    text = str(value)
-    result = text[:1].upper() + text[1:]
-    return Markup(result) if isinstance(value, Markup) else result
-
-
-def nl2br(value: Any) -> Markup:
-    """Escaped text with its line breaks as ``<br>``, for multi-line text in HTML."""
-    escaped = str(escape(value)).replace("\r\n", "\n").replace("\r", "\n")
-    return Markup(escaped.replace("\n", "<br>\n"))
+class ContextFile(TemplateModule):
+    """A rendered ``_context/`` file: its ``{% set %}`` names as attributes, its output as ``str()``."""
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -122,7 +98,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     template_names: frozenset[str] = frozenset()
     #: Types whose public attributes are all plain data (the context views, imported template
     #: modules): their attributes skip the sandbox's general checks, which cost more than rendering.
-    plain_types: frozenset[type] = frozenset({TemplateModule, *VIEW_TYPES})
+    plain_types: frozenset[type] = frozenset({TemplateModule, ContextFile, *VIEW_TYPES})
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A plain dict, not Jinja's ChainMap: every ``{% import %}`` compares key sets, slowly on a ChainMap."""
@@ -210,6 +186,7 @@ class EmailRenderer:
         self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
         self._templates: dict[str, Template] = {}
         self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
+        self._context_resolved: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
@@ -250,34 +227,45 @@ class EmailRenderer:
         self._resolved[key] = (chosen, names)
         return chosen, names
 
-    def introduction_files(self, template: str, chosen: str) -> tuple[str, str] | None:
-        """The introduction's subject and body files for an email of ``template`` in locale ``chosen``."""
-        key = (f"{INTRODUCTION}:{template}", chosen)
-        cached = self._resolved.get(key)
-        if cached is not None:
-            return (cached[1][0], cached[1][2]) if cached[0] != "-" else None
-        folder = template.rpartition("/")[0]
-        stems = [f"{folder}/{INTRODUCTION}", INTRODUCTION] if folder else [INTRODUCTION]
-        suffixes = [f".{chosen}", ""] if chosen else [""]
-        found = next(
-            (
-                (f"{stem}{suffix}.subject", f"{stem}{suffix}.txt")
-                for stem in stems
-                for suffix in suffixes
-                if f"{stem}{suffix}.txt" in self.files and f"{stem}{suffix}.subject" in self.files
-            ),
-            None,
-        )
-        self._resolved[key] = ("", (found[0], "", found[1])) if found else ("-", ("", "", ""))
-        return found
+    def context_files(self, template: str, chosen: str) -> tuple[tuple[str, str], ...]:
+        """``(variable, file)`` for each ``_context/<variable>.txt`` of an email, in name order.
 
-    def introduction(self, template: str, chosen: str, variables: Mapping[str, Any]) -> IntroductionView | None:
-        """The ready-to-send introduction, rendered once for both parts of an email."""
-        files = self.introduction_files(template, chosen)
-        if files is None:
-            return None
-        subject = " ".join(self.render_file(files[0], variables).split())
-        body = tidy_text(self.render_file(files[1], variables)).rstrip("\n")
+        A campaign folder's ``_context/`` (``customer_referral/_context/``) comes before the top
+        one, and the email's locale before the default file, the locale first.
+        """
+        key = (template, chosen)
+        cached = self._context_resolved.get(key)
+        if cached is not None:
+            return cached
+        folder = template.rpartition("/")[0]
+        folders = [f"{folder}/{CONTEXT_FOLDER}", CONTEXT_FOLDER] if folder else [CONTEXT_FOLDER]
+        names = sorted(
+            {f.template.rpartition("/")[2] for f in self.files.values() if f.template.rpartition("/")[0] in folders}
+        )
+        suffixes = [f".{chosen}", ""] if chosen else [""]
+        found = []
+        for name in names:
+            candidates = (f"{where}/{name}{suffix}.txt" for suffix in suffixes for where in folders)
+            file = next((candidate for candidate in candidates if candidate in self.files), None)
+            if file is not None:
+                found.append((name, file))
+        self._context_resolved[key] = tuple(found)
+        return self._context_resolved[key]
+
+    def add_context(self, template: str, chosen: str, variables: dict[str, Any]) -> None:
+        """Render the email's ``_context/`` files into ``variables``, each seeing those before it."""
+        for name, file in self.context_files(template, chosen):
+            module = self._run(file, variables, as_module=True)
+            variables[name] = self._introduction(module, file) if name == INTRODUCTION else module
+
+    def _introduction(self, module: ContextFile, file: str) -> IntroductionView:
+        """The introduction's body is what its file prints; ``{% set subject = "…" %}`` gives its subject."""
+        subject = getattr(module, "subject", None)
+        if subject is None:
+            message = 'the introduction needs a subject: {% set subject = "…" %} at the top'
+            raise TemplateError([Problem(self.path_of(file), None, message)])
+        subject = " ".join(str(subject).split())
+        body = tidy_text(str(module)).rstrip("\n")
         return IntroductionView(subject=subject, body=body, mailto=mailto(subject, body))
 
     def path_of(self, name: str) -> str:
@@ -290,24 +278,56 @@ class EmailRenderer:
         Raises ``TemplateError`` naming the file and line of whatever went wrong.
         """
         chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
-        variables = {**context, "email_locale": chosen}
-        introduction = self.introduction(template, chosen, variables)
-        if introduction is not None:
-            variables["introduction"] = introduction
-        subject = self.render_file(subject_name, variables)
-        html = self.render_file(html_name, variables)
-        text = self.render_file(text_name, variables)
+        variables = {**self.env.globals, **context, "email_locale": chosen}
+        self.add_context(template, chosen, variables)
+        subject = self._run(subject_name, variables)
+        html = self._run(html_name, variables)
+        text = self._run(text_name, variables)
         if self.inline_each_email:
             html = self.inliner.inline(html)
         return RenderedEmail(subject=" ".join(subject.split()), html=html, text=tidy_text(text))
 
+    def render_subject(self, template: str, locale: str | None, context: Mapping[str, Any]) -> str:
+        """Only the subject of ``template`` (follow-ups quote the first email's)."""
+        chosen, (subject_name, _, _) = self.resolve(template, locale)
+        variables = {**self.env.globals, **context, "email_locale": chosen}
+        self.add_context(template, chosen, variables)
+        return " ".join(str(self._run(subject_name, variables)).split())
+
+    def problems_rendering(self, template: str, locale: str | None, context: Mapping[str, Any]) -> list[Problem]:
+        """Every problem rendering ``template`` meets, each file on its own (one error hides no other)."""
+        chosen, names = self.resolve(template, locale)
+        variables = {**self.env.globals, **context, "email_locale": chosen}
+        try:
+            self.add_context(template, chosen, variables)
+        except TemplateError as error:
+            return error.problems
+        problems: list[Problem] = []
+        for name in names:
+            try:
+                self._run(name, variables)
+            except TemplateError as error:
+                problems += error.problems
+        return problems
+
     def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
         """One template file rendered; errors become ``TemplateError`` with path and line."""
+        rendered: str = self._run(name, {**self.env.globals, **variables})
+        return rendered
+
+    def _run(self, name: str, variables: dict[str, Any], *, as_module: bool = False) -> Any:
+        """Render ``name`` with ``variables`` (globals included: they are shared, not copied again)."""
         template = self._templates.get(name)
         try:
             if template is None:
                 template = self._templates[name] = self.env.get_template(name)
-            return template.render(variables)
+            context = template.new_context(variables, shared=True)
+            try:
+                if as_module:
+                    return ContextFile(template, context)
+                return self.env.concat(template.root_render_func(context))
+            except Exception:
+                self.env.handle_exception()  # rewrites the traceback to template lines, and raises
         except TemplateNotFound as error:
             missing = error.name or name
             message = "template not found"
@@ -349,6 +369,7 @@ def _walk(tb: TracebackType | None) -> Iterator[tuple[Any, int]]:
         tb = tb.tb_next
 
 
+READABLE_TYPES = {"'template_module'": "the imported template", "'context_file'": "the _context file"}
 _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
 
 
@@ -357,21 +378,12 @@ def describe(error: BaseException) -> str:
     message = str(error)
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
-        named = named.replace("'template_module'", "the imported template")
+        for internal, readable in (
+            ("'template_module'", "the imported template"),
+            ("'context_file'", "the _context file"),
+        ):
+            named = named.replace(internal, readable)
         return f"undefined: {named}"
     if isinstance(error, SecurityError):
         return f"not allowed in templates: {message}"
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
-_TRAILING_SPACE = re.compile(r"[ \t]+\n")
-_BLANK_RUNS = re.compile(r"\n{3,}")
-
-
-def tidy_text(text: str) -> str:
-    """The plain-text part without trailing spaces or runs of blank lines, ending in one newline."""
-    if " \n" in text or "\t\n" in text:  # a regex scan costs more than the render: look first
-        text = _TRAILING_SPACE.sub("\n", text)
-    if "\n\n\n" in text:
-        text = _BLANK_RUNS.sub("\n\n", text)
-    return text.strip("\n") + "\n"

@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 from referral_automation.config import AppConfig, Campaign
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.compose import compose_email, template_for
-from referral_automation.email.context import IntroductionView, RequestView, build_context, incentive_text
+from referral_automation.email.context import CONTEXT_NAMES, RequestView, build_context, incentive_text
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.render import PARTS, TEMPLATE_SUFFIXES, EmailRenderer
+from referral_automation.email.render import CONTEXT_FOLDER, PARTS, TEMPLATE_SUFFIXES, EmailRenderer
 from referral_automation.email.sample import sample_customer, sample_moments, sample_request
 from referral_automation.errors import Problem, TemplateError
 
@@ -85,6 +85,12 @@ def _file_name_problems(renderer: EmailRenderer) -> list[Problem]:
             problems.append(
                 Problem(str(path), None, "unexpected file name: use <name>.<part> or <name>.<locale>.<part>")
             )
+    for file in renderer.files.values():
+        folder, _, name = file.template.rpartition("/")
+        taken = name in CONTEXT_NAMES or name in renderer.env.globals
+        if taken and (folder == CONTEXT_FOLDER or folder.endswith(f"/{CONTEXT_FOLDER}")):
+            message = f"a _context file cannot be called {name!r}: templates already have a variable of that name"
+            problems.append(Problem(renderer.path_of(file.name), None, message))
     emails = {(f.template, f.locale) for f in renderer.files.values() if not f.is_partial}
     for template, locale in sorted(emails, key=lambda pair: (pair[0], pair[1] or "")):
         suffix = f".{locale}" if locale else ""
@@ -183,7 +189,7 @@ def _part_problems(
 ) -> list[Problem]:
     """Render each file of a failed email on its own: one error must not hide the next."""
     template = template_for(campaign_id, campaign, request.variant, step)
-    chosen, files = renderer.resolve(template, customer.locale)
+    chosen, _ = renderer.resolve(template, customer.locale)
     context = build_context(
         campaign_id=campaign_id,
         campaign=campaign,
@@ -193,14 +199,7 @@ def _part_problems(
         public_base_url=SAMPLE_BASE_URL,
         email_locale=chosen,
     )
-    context["introduction"] = IntroductionView("subject", f"{SAMPLE_BASE_URL}/r/{request.code}", "mailto:")
-    problems: list[Problem] = []
-    for name in files:
-        try:
-            renderer.render_file(name, context)
-        except TemplateError as error:
-            problems += error.problems
-    return problems
+    return renderer.problems_rendering(template, customer.locale, context)
 
 
 def missing_parts(

@@ -26,7 +26,7 @@ def broken_copy(tmp_path: Path) -> Path:
     html.write_text(html.read_text(encoding="utf-8").replace("customer.company", "customer.employer"), encoding="utf-8")
     text = emails / "direct_ask.txt"
     text.write_text(text.read_text(encoding="utf-8").replace("{% endblock %}", "{% endblok %}"), encoding="utf-8")
-    copy = templates / "_partials" / "copy.txt"
+    copy = templates / "_context" / "copy.txt"
     copy.write_text(copy.read_text(encoding="utf-8").replace('reply "OK" to', "reply to"), encoding="utf-8")
     return templates
 
@@ -39,7 +39,7 @@ def test_broken_templates_are_reported_as_path_line_message(tmp_path: Path) -> N
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     emails = templates / "customer_referral"
-    assert f"{emails / 'social_proof.html'}:8: undefined: 'customer' has no attribute 'employer'" in lines
+    assert f"{emails / 'social_proof.html'}:7: undefined: 'customer' has no attribute 'employer'" in lines
     assert any(
         re.fullmatch(rf"{re.escape(str(emails / 'direct_ask.txt'))}:\d+: syntax error: .*endblok.*", line)
         for line in lines

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from referral_automation.email.render import EmailRenderer, locale_chain, mailto, nl2br, parse_template_name
+from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
+from referral_automation.email.template_functions import mailto, nl2br
 from referral_automation.errors import TemplateError
 from tests.email.render_support import compose, customer, shipped_renderer
 
@@ -277,3 +278,55 @@ def test_renderer_compiles_once(tmp_path: Path) -> None:
     renderer = EmailRenderer(directory)
     (directory / "m.subject").write_text("After", encoding="utf-8")
     assert renderer.render("m", None, {"name": "x"}).subject == "Before"
+
+
+# --------------------------------------------------------------------------- _context files
+def test_context_files_become_variables_in_the_emails_locale(tmp_path: Path) -> None:
+    """It renders each _context file once per email, in the email's locale, as a variable named after it."""
+    files = {
+        "_context/words.txt": '{% set hello = "Hello" %}',
+        "_context/words.de.txt": '{% set hello = "Hallo" %}',
+        "_context/zeta.txt": "{% set shout = words.hello|upper %}",
+        **email_files("c/m", subject="{{ words.hello }} {{ zeta.shout }}"),
+        **email_files("c/m.de", subject="{{ words.hello }} {{ zeta.shout }}"),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    assert renderer.render("c/m", "en", {"name": "x"}).subject == "Hello HELLO"
+    assert renderer.render("c/m", "de-CH", {"name": "x"}).subject == "Hallo HALLO"
+
+
+def test_a_campaign_folder_overrides_a_context_file(tmp_path: Path) -> None:
+    """It prefers the campaign folder's _context file to the shared one."""
+    files = {
+        "_context/words.txt": '{% set hello = "Hello" %}',
+        "partners/_context/words.txt": '{% set hello = "Dear partner" %}',
+        **email_files("partners/m", subject="{{ words.hello }}"),
+        **email_files("customers/m", subject="{{ words.hello }}"),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    assert renderer.render("partners/m", None, {"name": "x"}).subject == "Dear partner"
+    assert renderer.render("customers/m", None, {"name": "x"}).subject == "Hello"
+
+
+def test_introduction_needs_a_subject(tmp_path: Path) -> None:
+    """It reports an introduction that sets no subject, naming its file."""
+    files = {"_context/introduction.txt": "Hi,\n{{ name }}\n", **email_files("m", subject="{{ introduction.subject }}")}
+    renderer = EmailRenderer(write(tmp_path, files))
+    with pytest.raises(TemplateError) as caught:
+        renderer.render("m", None, {"name": "x"})
+    (problem,) = caught.value.problems
+    assert problem.path == str(tmp_path / "_context" / "introduction.txt")
+    assert "needs a subject" in problem.message
+
+
+def test_introduction_gives_subject_body_and_mailto(tmp_path: Path) -> None:
+    """It turns the introduction file into a subject, a body (its output) and a mailto: link of both."""
+    text = "{{ introduction.body }}|{{ introduction.mailto }}"
+    files = {
+        "_context/introduction.txt": '{% set subject = "Try\nit" %}\n\nHi,\n\n\n\nsee {{ name }}\n\n',
+        **email_files("m", subject="{{ introduction.subject }}", text=text),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    rendered = renderer.render("m", None, {"name": "x"})
+    assert rendered.subject == "Try it"
+    assert rendered.text == "Hi,\n\nsee x|mailto:?subject=Try%20it&body=Hi%2C%0D%0A%0D%0Asee%20x\n"

@@ -35,30 +35,30 @@ def test_missing_variable_reported_with_path_and_line(tmp_path: Path) -> None:
     templates = copy_templates(tmp_path)
     edit(templates / EMAILS / "direct_ask.html", '{{ customer.first_name or "there" }}', "{{ customer.nickname }}")
     found = messages(shipped_config(), templates)
-    assert found == [f"{templates / EMAILS / 'direct_ask.html'}:5: undefined: 'customer' has no attribute 'nickname'"]
+    assert found == [f"{templates / EMAILS / 'direct_ask.html'}:4: undefined: 'customer' has no attribute 'nickname'"]
 
 
 def test_syntax_errors_in_every_file_are_reported(tmp_path: Path) -> None:
-    """It reports each file that does not compile, partials included, with its line."""
+    """It reports each file that does not compile, _context files included, with its line."""
     templates = copy_templates(tmp_path)
-    edit(templates / "_partials" / "moments.txt", '{%- elif k == "support" -%}', "{%- elif k == -%}")
+    edit(templates / "_context" / "result.txt", '{% elif moment.kind == "support" %}', "{% elif moment.kind == %}")
     edit(templates / EMAILS / "social_proof.txt", "{% block body %}", "{% block body %}\n{{ customer.first_name ) }}")
     found = messages(shipped_config(), templates)
-    moments = next(line for line in found if "moments.txt" in line)
+    result = next(line for line in found if "result.txt" in line)
     social = next(line for line in found if "social_proof.txt" in line)
-    assert re.fullmatch(rf"{re.escape(str(templates / '_partials' / 'moments.txt'))}:\d+: syntax error: .+", moments)
-    assert social.startswith(f"{templates / EMAILS / 'social_proof.txt'}:4: syntax error")
+    assert result.startswith(f"{templates / '_context' / 'result.txt'}:17: syntax error: ")
+    assert social.startswith(f"{templates / EMAILS / 'social_proof.txt'}:3: syntax error")
 
 
 @pytest.mark.parametrize(
     ("file", "old", "new", "expected"),
     [
-        ("_partials/copy.txt", 'Just reply "OK" to this email', "Just write back", 'has no instruction to reply "OK"'),
+        ("_context/copy.txt", 'Just reply "OK" to this email', "Just write back", 'has no instruction to reply "OK"'),
         ("_layout.html", '<a class="link" href="{{ referral.link }}">{{ referral.link }}</a>', "", None),
         ("_layout.txt", "{{ unsubscribe_link }}", "", "the text part has no unsubscribe link"),
         ("_layout.html", "{{ incentive.text }}", "{{ incentive.id }}", "the HTML part does not tell the incentive"),
         ("_layout.txt", "{{ introduction.mailto }}", "", "the text part has no mailto: link"),
-        ("_introduction.txt", "{{ referral.link }}", "", "mailto: introduction does not carry the referral link"),
+        ("_context/introduction.txt", "{{ referral.link }}", "", "mailto: introduction does not carry the referral"),
     ],
 )
 def test_missing_required_parts_are_reported(
@@ -69,7 +69,7 @@ def test_missing_required_parts_are_reported(
     edit(templates / file, old, new)
     if expected is None:  # the button's link, the link line and the introduction's link: all gone
         edit(templates / file, 'href="{{ referral.link }}"', 'href="https://example.com"')
-        edit(templates / "_introduction.txt", "{{ referral.link }}", "")
+        edit(templates / "_context" / "introduction.txt", "{{ referral.link }}", "")
         expected = "the HTML part has no referral link"
     found = messages(shipped_config(), templates)
     assert any(expected in line for line in found), found
@@ -120,10 +120,10 @@ def test_one_error_does_not_hide_the_next(tmp_path: Path) -> None:
     """It renders the other files of an email that failed, to report all their problems at once."""
     templates = copy_templates(tmp_path)
     edit(templates / EMAILS / "direct_ask.subject", "{% if customer.first_name %}", "{% if customer.first %}")
-    edit(templates / EMAILS / "direct_ask.txt", "{{ m.result(moment, customer)|ucfirst }}", "{{ m.nothing() }}")
+    edit(templates / EMAILS / "direct_ask.txt", "{{ result.sentence|ucfirst }}", "{{ result.nothing }}")
     found = messages(shipped_config(), templates)
     assert any("direct_ask.subject:2: undefined" in line for line in found), found
-    text_problem = "direct_ask.txt:6: undefined: the imported template has no attribute 'nothing'"
+    text_problem = "direct_ask.txt:5: undefined: the _context file has no attribute 'nothing'"
     assert f"{templates / EMAILS / text_problem}" in found
 
 
@@ -141,3 +141,23 @@ def test_sample_moments_cover_every_rule_of_the_campaign() -> None:
         "milestone": {"name": "1,000th invoice sent"},
         "settled_in": {},
     }
+
+
+def test_context_file_cannot_shadow_a_variable(tmp_path: Path) -> None:
+    """It reports a _context file named like a variable templates already have."""
+    templates = copy_templates(tmp_path)
+    (templates / "_context" / "customer.txt").write_text('{% set x = "y" %}', encoding="utf-8")
+    found = messages(shipped_config(), templates)
+    assert f"{templates / '_context' / 'customer.txt'}: a _context file cannot be called 'customer'" in found[0]
+
+
+def test_context_names_are_every_name_build_context_gives() -> None:
+    """It keeps the list of reserved names in step with the context itself."""
+    from referral_automation.email.context import CONTEXT_NAMES, build_context
+    from tests.email.render_support import CAMPAIGN, campaign, customer, request
+
+    context = build_context(
+        campaign_id=CAMPAIGN, campaign=campaign(), request=request(), customer=customer(), sequence_step=0,
+        public_base_url="https://x.example",
+    )  # fmt: skip
+    assert set(context) == CONTEXT_NAMES
