@@ -19,6 +19,7 @@ app = typer.Typer(
 from referral_automation.cli import approvals as _approvals  # noqa: E402,F401
 from referral_automation.cli import requests as _requests  # noqa: E402,F401
 from referral_automation.cli import setup as _setup  # noqa: E402,F401
+from referral_automation.cli import demo as _demo  # noqa: E402,F401
 from referral_automation.cli import ingest as _ingest  # noqa: E402,F401
 from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: E402,F401
 from referral_automation.cli import run as _run  # noqa: E402,F401
