@@ -6,7 +6,8 @@ re-ingesting a file inserts nothing. Bad lines never stop the ingest: each is re
 A line is bad when it is not a JSON object with the event fields of the right types, when
 ``occurred_at`` is not ISO 8601 with a time zone, when its type is named in ``events.yaml`` and
 its properties do not match, when its customer is unknown, or when its ``event_id`` already
-appeared earlier in the same input (the later line is rejected).
+appeared earlier in the same input (the later line is rejected). An ``event_id`` stored before
+this run is "already known", never bad, even where the file repeats it: idempotency comes first.
 
 Memory stays flat however big the input: lines are read and written in batches (one transaction
 each), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
