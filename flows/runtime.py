@@ -4,8 +4,10 @@
   exported as ``REFERRAL_DATABASE_URL`` / ``REFERRAL_CONFIG_DIR`` for the run (and restored after),
   and the flow reads them with ``load_settings()`` exactly as it does under a deployment's worker.
   Flow parameters stay what an operator may change per run in the UI: ``now`` and ``batch_size``.
-* **Ephemeral or server.** Without ``PREFECT_API_URL`` Prefect starts a temporary server in this
-  process whose run history is lost at exit; ``EPHEMERAL_HINT`` says how to keep it.
+* **Ephemeral or server.** Without ``PREFECT_API_URL`` Prefect starts a temporary server for this
+  process whose run history is lost at exit; ``EPHEMERAL_HINT`` says how to keep it. That server's
+  own logs (errors about the history it loses when stopped) are silenced unless the user set
+  ``PREFECT_SERVER_LOGGING_LEVEL``.
 * **Quiet console.** Prefect logs each run and task at INFO on stderr; the console handler is set to
   WARNING unless the user chose a level. It must be set before ``prefect`` is first imported, as must
   the temporary server's start-up timeout (raised to 120 s unless set).
@@ -22,6 +24,7 @@ os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import importlib
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -105,6 +108,13 @@ def without_heartbeat() -> Iterator[None]:
 def run_flow(name: str, *, now: datetime, settings: Settings) -> Mapping[str, Any]:
     """Run one flow to the end in this process and return its counts."""
     flow = load_flow(name)
+    if is_ephemeral():
+        # The temporary server is stopped when this process exits, in the middle of recording the
+        # run (its history is thrown away anyway) and logs tracebacks about it: keep them quiet.
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        # At exit the events worker drains to that server and warns "Still processing items" while
+        # it waits: routine for a one-shot run on a busy machine.
+        logging.getLogger("EventsWorker").setLevel(logging.ERROR)
     with referral_environment(settings), without_heartbeat():
         return cast(Mapping[str, Any], flow(now=now))
 

@@ -56,7 +56,8 @@ def test_run_detect_prints_only_json_counts_and_hints_at_the_temporary_server(sq
         "superseded": 0,
         "watermark": 1,
     }
-    assert "PREFECT_API_URL is not set" in completed.stderr
+    assert completed.stderr.splitlines()[0] == runtime.EPHEMERAL_HINT
+    assert "Traceback" not in completed.stderr
     assert [r["customer_id"] for r in rows(factory, ReferralRequest)] == ["ada"]
 
 
