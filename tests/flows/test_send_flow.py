@@ -17,7 +17,6 @@ from tests.services.send_helpers import (
     add_customer,
     add_request,
     request_row,
-    sqlite_template,  # noqa: F401 (fixture override)
 )
 
 pytestmark = [pytest.mark.flow, pytest.mark.xdist_group("prefect"), pytest.mark.usefixtures("prefect_harness")]

@@ -10,13 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.models import AuditEntry, Customer, JourneyEvent, Message, Moment, ReferralRequest
-from referral_automation.db.session import get_engine
 from referral_automation.domain import identity
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult
 from referral_automation.errors import DeliveryError
@@ -29,14 +27,6 @@ OPTIONS = DeliveryOptions(batch_size=50, worker="test-worker")
 
 _ids = itertools.count(1)
 Factory = sessionmaker[Session]
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(sqlite_template: Path) -> Path:
-    """The shared template, with its WAL checkpointed into the file (copies of the file alone
-    otherwise lack the schema while the migrating engine's pool keeps a connection open)."""
-    get_engine(f"sqlite:///{sqlite_template}").dispose()
-    return sqlite_template
 
 
 def shipped_config() -> AppConfig:

@@ -32,7 +32,6 @@ from tests.services.send_helpers import (
     messages_of,
     request_row,
     shipped_config,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 BERLIN = "Europe/Berlin"

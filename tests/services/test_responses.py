@@ -18,7 +18,6 @@ from tests.services.send_helpers import (
     add_customer,
     add_request,
     request_row,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 

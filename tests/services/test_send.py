@@ -30,7 +30,6 @@ from tests.services.send_helpers import (
     messages_of,
     request_row,
     shipped_config,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 

@@ -28,7 +28,6 @@ from tests.services.send_helpers import (
     messages_of,
     request_row,
     shipped_config,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 AFTER_LEASE = NOW + OPTIONS.lease + timedelta(seconds=1)

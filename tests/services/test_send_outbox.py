@@ -20,7 +20,6 @@ from tests.services.send_helpers import (
     add_request,
     request_row,
     shipped_config,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 

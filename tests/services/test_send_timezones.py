@@ -21,7 +21,6 @@ from tests.services.send_helpers import (
     fake_composer,
     request_row,
     shipped_config,
-    sqlite_template,  # noqa: F401 (fixture)
 )
 
 BERLIN, TOKYO, NEW_YORK = "Europe/Berlin", "Asia/Tokyo", "America/New_York"
