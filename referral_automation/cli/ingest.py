@@ -141,8 +141,9 @@ def _finish(report: IngestReport, as_json: bool, counts: list[tuple[str, int]]) 
         table.add_column(justify="right")
         for label, value in [("read", report.read), *counts, ("rejected", report.rejected)]:
             table.add_row(label, f"{value:,}")
-        if report.rejects_path is not None:
-            table.add_row("reject file", str(report.rejects_path))
         console.print(table)
+        if report.rejects_path is not None:
+            # On a line of its own, never folded, so it can be copied from any terminal.
+            console.print(f"rejected lines written to {report.rejects_path}", markup=False)
     if not report.ok:
         raise typer.Exit(1)
