@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,32 @@ def test_an_event_moment_outranks_a_time_based_one_that_is_recorded_as_supersede
     assert (report.candidates, report.requests_created, report.superseded) == (2, 1, 1)
     outcomes = {(m["rule_id"], m["outcome"]) for m in rows(db, Moment, Moment.id)}
     assert outcomes == {("nps_promoter", "requested"), ("settled_in", "superseded")}
+
+
+def test_concurrent_runs_scan_each_event_once_and_ask_each_customer_once(db: sessionmaker[Session]) -> None:
+    """It lets three overlapping runs share the work without a second request or a second scan of an event."""
+    for i in range(40):
+        customer_id = f"c{i:02d}"
+        add_customer(db, customer_id)
+        add_event(db, customer_id, "nps_submitted", at=NOW - 2 * HOUR, score=10)
+        add_event(db, customer_id, "milestone_reached", at=NOW - HOUR, name="10 seats")
+    reports: list[Any] = []
+
+    def run() -> None:
+        reports.append(detect_moments(db, SHIPPED_CONFIG, now=NOW, batch_size=3))
+
+    runs = [threading.Thread(target=run) for _ in range(3)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=120)
+
+    assert len(reports) == 3
+    assert sum(r.events_scanned for r in reports) == 80
+    assert sum(r.requests_created for r in reports) == 40
+    moments, requests = outcome_snapshot(db)
+    assert sorted(r[1] for r in requests) == [f"c{i:02d}" for i in range(40)]
+    assert (
+        sorted((m[2], m[3]) for m in moments)
+        == [("milestone", "superseded")] * 40 + [("nps_promoter", "requested")] * 40
+    )
