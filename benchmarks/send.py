@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -38,9 +39,11 @@ from referral_automation.db.migrate import upgrade_to_head  # noqa: E402
 from referral_automation.db.models import Customer, Message, Moment, ReferralRequest  # noqa: E402
 from referral_automation.db.session import get_engine, session_factory  # noqa: E402
 from referral_automation.domain import identity  # noqa: E402
-from referral_automation.email.outbox import OutboxSender  # noqa: E402
+from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult  # noqa: E402
+from referral_automation.email.outbox import OutboxSender, render_eml  # noqa: E402
+from referral_automation.services.claims import claim_first_asks  # noqa: E402
 from referral_automation.services.composer import TemplateComposer  # noqa: E402
-from referral_automation.services.delivery import DeliveryOptions  # noqa: E402
+from referral_automation.services.delivery import DeliveryOptions, Job  # noqa: E402
 from referral_automation.services.send import send_due  # noqa: E402
 from referral_automation.settings import Settings  # noqa: E402
 
@@ -107,14 +110,73 @@ def send_all(url: str, workdir: str, worker: str, batch_size: int, profile: str 
         now=NOW,
         options=DeliveryOptions(batch_size=batch_size, worker=worker),
     )
-    if profiler:
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     return report.sent
 
 
+class NullSender:
+    """Accepts everything and writes nothing: the database's share of a send."""
+
+    name = "null"
+    idempotent = True
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        return SendResult(self.name, email.message_id)
+
+    def send_many(self, emails: Sequence[OutgoingEmail]) -> list[SendOutcome]:
+        return [self.send(email) for email in emails]
+
+
+def plain_composer(job: Job) -> OutgoingEmail:
+    """A fixed small message (no templates): isolates the database's share."""
+    return OutgoingEmail(
+        message_id=job.message_id, referral_request_id=job.request_id, sequence_step=job.step,
+        campaign=job.campaign, variant=job.variant, incentive=job.incentive, to_email=job.customer.email,
+        to_name=job.customer.first_name, from_email="referrals@example.com", from_name="Acme",
+        reply_to_email=None, reply_to_name=None, subject="Hi", html="<p>Hi</p>", text="Hi",
+    )  # fmt: skip
+
+
+def breakdown(count: int, batch_size: int) -> list[tuple[str, float]]:
+    """CPU µs per email of each stage on its own: templates, .eml text, file write, database."""
+    workdir = Path(tempfile.mkdtemp(prefix="referral-send-breakdown-"))
+    config = load_config(ROOT / "config")
+    factories = []
+    for name in ("database", "jobs"):
+        url = f"sqlite:///{workdir / name}.db"
+        upgrade_to_head(url)
+        seed(url, count, random.Random(11))
+        factories.append(session_factory(url))
+    options = DeliveryOptions(batch_size=batch_size, worker="breakdown")
+    started = time.process_time()
+    send_due(factories[0], config=config, sender=NullSender(), composer=plain_composer, now=NOW, options=options)
+    database = (time.process_time() - started) / count
+    with factories[1]() as session, session.begin():
+        jobs = claim_first_asks(session, config=config, now=NOW, options=DeliveryOptions(batch_size=count))
+    composer = TemplateComposer.from_settings(Settings(REFERRAL_TEMPLATES_DIR=ROOT / "templates" / "email"), config)
+    started = time.process_time()
+    emails = [composer(job) for job in jobs.jobs]
+    compose = (time.process_time() - started) / len(emails)
+    started = time.process_time()
+    for email in emails:
+        render_eml(email, date=NOW)
+    eml = (time.process_time() - started) / len(emails)
+    started = time.process_time()
+    OutboxSender(workdir / "outbox", clock=lambda: NOW, threads=1).send_many(emails)
+    write = (time.process_time() - started) / len(emails) - eml
+    shutil.rmtree(workdir)
+    return [
+        ("templates (compose_email)", compose * 1e6),
+        (".eml text (render_eml)", eml * 1e6),
+        ("file write (open, write, rename)", write * 1e6),
+        ("database (claim, rows, record)", database * 1e6),
+    ]
+
+
 def run(args: argparse.Namespace) -> None:
-    console = Console()
+    console = Console(width=120)
     workdir = Path(tempfile.mkdtemp(prefix="referral-send-bench-"))
     url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade_to_head(url)
@@ -168,6 +230,17 @@ def run(args: argparse.Namespace) -> None:
         console.print(f"kept {workdir}")
     else:
         shutil.rmtree(workdir)
+    if args.breakdown:
+        stages = Table(title=f"Where the CPU goes (µs per email, {args.breakdown:,} emails, one process)")
+        stages.add_column("stage")
+        stages.add_column("CPU µs/email", justify="right")
+        parts = breakdown(args.breakdown, args.batch_size)
+        for stage, micros in parts:
+            stages.add_row(stage, f"{micros:,.0f}")
+        total = sum(micros for _, micros in parts)
+        stages.add_row("total", f"{total:,.0f}", end_section=True)
+        stages.add_row("ceiling on one core", f"{1e6 / total:,.0f} emails/s")
+        console.print(stages)
 
 
 def main() -> None:
@@ -176,6 +249,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes claiming batches side by side")
     parser.add_argument("--profile", help="write a cProfile of the send to this file")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="N", help="also time each stage alone on N emails")
     parser.add_argument("--keep", action="store_true", help="keep the database and outbox directory")
     run(parser.parse_args())
 

@@ -257,7 +257,9 @@ def _known_outcome(
         return Outcome(job, Verdict.SETTLED, accepted[job.message_id], row["created_at"])
     if job.unreachable:
         return Outcome(job, Verdict.STOPPED, error=job.unreachable, has_row=bool(row))
-    if status == "sending" and not sender.idempotent and row["created_at"] + options.reconcile_after > now:
+    # Sending again is harmless only through the same idempotent provider (the backend may have changed).
+    idempotent = sender.idempotent and row.get("provider") == sender.name
+    if status == "sending" and not idempotent and row["created_at"] + options.reconcile_after > now:
         return Outcome(job, Verdict.WAITING, retry_at=row["created_at"] + options.reconcile_after)
     if status == "sending" and job.attempts >= options.max_attempts:
         error = f"no answer from the provider after {job.attempts} attempts: {row['error'] or 'worker lost'}"

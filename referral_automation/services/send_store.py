@@ -85,6 +85,7 @@ def message_rows(session: Session, message_ids: Sequence[str]) -> dict[str, dict
     columns = [
         messages_table.c.id,
         messages_table.c.status,
+        messages_table.c.provider,
         messages_table.c.provider_message_id,
         messages_table.c.created_at,
         messages_table.c.sent_at,

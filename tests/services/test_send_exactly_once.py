@@ -237,6 +237,22 @@ def test_crash_after_a_resend_waits_a_full_window_again(factory: Factory, monkey
     assert (report.waiting, len(sender.handed)) == (1, 2)
 
 
+def test_a_send_left_by_another_provider_waits_for_the_window(
+    factory: Factory, outbox_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It does not trust the outbox's idempotency for a message another provider may have sent."""
+    add_customer(factory, "ann")
+    request_id = add_request(factory, "ann")
+    with monkeypatch.context() as patch:
+        crash_before_recording(patch)
+        with pytest.raises(SimulatedCrashError):
+            run(factory, FakeSender(name="sendgrid"))
+    outbox = OutboxSender(outbox_dir, clock=lambda: NOW)
+    assert run(factory, outbox, now=AFTER_LEASE).waiting == 1
+    assert list(outbox_dir.iterdir()) == []
+    assert request_row(factory, request_id).status == "sending"
+
+
 def test_many_reruns_write_one_file_per_message(factory: Factory, outbox_dir: Path) -> None:
     """It writes exactly one .eml per request over repeated runs of the whole send."""
     for n in range(5):
