@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -55,6 +55,10 @@ class RuleBook:
     needs_customer: frozenset[str]
     #: How old a moment of each rule may be (None: its staleness guard is off).
     max_ages: Mapping[str, timedelta | None]
+    #: Send times already worked out, by (now, time zone, campaign): a batch shares a handful.
+    _openings: dict[tuple[datetime, str, str], tuple[datetime, str | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, config: AppConfig) -> RuleBook:
@@ -89,6 +93,17 @@ class RuleBook:
         if max_age is None or -CLOCK_SKEW <= now - moment.occurred_at <= max_age:
             return None  # the common case, decided without building a context
         return staleness(self.guards[moment.rule_id].staleness, GuardContext(moment, NOBODY, (), None, now))
+
+    def send_time(self, now: datetime, timezone: str, campaign_id: str) -> tuple[datetime, str | None]:
+        """When a request made ``now`` may first go out in ``timezone`` (DST-correct), and the
+        warning when that zone is unknown and UTC stands in."""
+        key = (now, timezone, campaign_id)
+        found = self._openings.get(key)
+        if found is None:
+            zone, warning = sendwindow.resolve_zone(timezone)
+            found = (sendwindow.next_opening(now, zone, self.config.campaign(campaign_id).send_window), warning)
+            self._openings[key] = found
+        return found
 
     def detractor_lookback(self) -> tuple[timedelta, frozenset[str]]:
         """The longest detractor look-back of any rule, and the event types its signals name."""
@@ -178,7 +193,7 @@ def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts,
     request_key = identity.request_id(moment_key)
     campaign = book.config.campaign(outcome.moment.campaign)
     arm = arms.uniform_arm(campaign, arms.seeded_rng(request_key))
-    zone, warning = sendwindow.resolve_zone(customer.timezone)
+    scheduled_for, warning = book.send_time(now, customer.timezone, outcome.moment.campaign)
     reason = approval.approval_reason(campaign.approval, customer)
     row = {
         "id": request_key,
@@ -193,7 +208,7 @@ def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts,
         "approval_required": reason is not None,
         "approval_reason": reason,
         "approval_expires_at": now + timedelta(days=campaign.approval.expires_after_days) if reason else None,
-        "scheduled_for": sendwindow.next_opening(now, zone, campaign.send_window),
+        "scheduled_for": scheduled_for,
         "created_at": now,
         "updated_at": now,
     }
