@@ -17,7 +17,7 @@ from referral_automation.services.delivery import DeliveryOptions
 from referral_automation.services.provider_events import record_sendgrid_events
 from referral_automation.services.send import send_due
 from tests.email.sendgrid_helpers import FakeClock, fast_sender
-from tests.services.send_helpers import (  # noqa: F401 (sqlite_template is a fixture)
+from tests.services.send_helpers import (
     NOW,
     Factory,
     add_customer,
@@ -26,7 +26,6 @@ from tests.services.send_helpers import (  # noqa: F401 (sqlite_template is a fi
     messages_of,
     request_row,
     shipped_config,
-    sqlite_template,
 )
 
 OPTIONS = DeliveryOptions(batch_size=50, worker="sendgrid-test", reconcile_after=timedelta(minutes=30))

@@ -20,12 +20,11 @@ from referral_automation.services.provider_events import (
     record_sendgrid_events,
     to_response,
 )
-from tests.services.send_helpers import (  # noqa: F401 (sqlite_template is a fixture)
+from tests.services.send_helpers import (
     NOW,
     Factory,
     add_customer,
     add_request,
-    sqlite_template,
 )
 
 BASE = "https://refer.example.com"
