@@ -31,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,6 +91,9 @@ def run_stage(stage: str, url: str, data: str, batch_size: int) -> tuple[int, fl
         report = ingest.ingest_events_file(factory, config, folder / "events.jsonl", now=NOW, batch_size=batch_size)
         rows = report.read
         note = f"{report.inserted:,} inserted, {report.duplicates:,} known, {report.rejected} rejected"
+    elif stage == "insert only (floor)":
+        rows, seconds, peak = _insert_only(factory, config, folder / "events.jsonl", batch_size)
+        return rows, seconds, peak, "the same rows, parsed beforehand: the database's share"
     elif stage == "detect":
         detection = detect.detect_moments(factory, config, now=NOW, batch_size=batch_size)
         rows = detection.events_scanned
@@ -98,6 +102,23 @@ def run_stage(stage: str, url: str, data: str, batch_size: int) -> tuple[int, fl
         raise ValueError(stage)
     seconds = time.perf_counter() - started
     return rows, seconds, max(_peak_mib() - baseline, 0.0), note
+
+
+def _insert_only(factory: Any, config: Any, path: Path, batch_size: int) -> tuple[int, float, float]:
+    """The ingest's database work alone: rows checked in advance, then written batch by batch."""
+    from referral_automation.services.event_checks import EventChecker
+    from referral_automation.services.event_store import event_transaction
+    from referral_automation.services.readers import read_lines
+
+    checker = EventChecker(config.events)
+    with path.open("rb") as handle:
+        rows = [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+    baseline = _rss_mib()
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch_size):
+        with event_transaction(factory) as tx:
+            tx.insert(rows[start : start + batch_size], NOW)
+    return len(rows), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
 
 
 def _in_fresh_process(stage: str, url: str, data: Path, batch_size: int) -> tuple[int, float, float, str]:
@@ -162,7 +183,9 @@ def generate_data(folder: Path, customers: int, events: int) -> StageResult:
     return StageResult("generate files", "-", customers + events, seconds, 0.0, f"events file {size / 2**20:,.0f} MiB")
 
 
-def run_pipeline(kind: str, data: Path, work: Path, stages: list[str], batch_size: int) -> list[StageResult]:
+def run_pipeline(
+    kind: str, data: Path, work: Path, stages: list[str], batch_size: int, *, floor: bool = False
+) -> list[StageResult]:
     database = Database(kind, work)
     results = []
     try:
@@ -170,9 +193,22 @@ def run_pipeline(kind: str, data: Path, work: Path, stages: list[str], batch_siz
             console.print(f"  {kind}: {stage} …", style="dim")
             rows, seconds, peak, note = _in_fresh_process(stage, database.url, data, batch_size)
             results.append(StageResult(stage, kind, rows, seconds, peak, note))
+            if stage == "ingest customers" and floor:
+                results.append(_floor(kind, data, work, batch_size))
     finally:
         database.close()
     return results
+
+
+def _floor(kind: str, data: Path, work: Path, batch_size: int) -> StageResult:
+    """The insert-only stage, on its own fresh database with the same customers."""
+    database = Database(kind, work)
+    try:
+        _in_fresh_process("ingest customers", database.url, data, batch_size)
+        rows, seconds, _peak, note = _in_fresh_process("insert only (floor)", database.url, data, batch_size)
+        return StageResult("insert only (floor)", kind, rows, seconds, 0.0, note)
+    finally:
+        database.close()
 
 
 def print_table(title: str, results: list[StageResult]) -> None:
@@ -181,7 +217,7 @@ def print_table(title: str, results: list[StageResult]) -> None:
                           ("rows/s", "right"), ("peak RSS added (MiB)", "right"), ("", "left")]:  # fmt: skip
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in results:
-        memory = f"{r.peak_mib:,.1f}" if r.database != "-" else ""
+        memory = f"{r.peak_mib:,.1f}" if r.database != "-" and not r.stage.endswith("(floor)") else ""
         table.add_row(r.stage, r.database, f"{r.rows:,}", f"{r.seconds:,.2f}", f"{r.rate:,.0f}", memory, r.note)
     console.print(table)
 
@@ -202,6 +238,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--scale", action="store_true", help="ingest two sizes (a quarter and all the events)")
     parser.add_argument("--no-detect", action="store_true", help="ingest only")
+    parser.add_argument("--no-floor", action="store_true", help="skip the insert-only comparison")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     console.print(machine())
@@ -222,7 +259,7 @@ def _once(work: Path, kinds: list[str], args: argparse.Namespace) -> None:
     stages = ["ingest customers", "ingest events", "re-ingest events"]
     stages += [] if args.no_detect else ["detect"]
     for kind in kinds:
-        results += run_pipeline(kind, data, work, stages, args.batch_size)
+        results += run_pipeline(kind, data, work, stages, args.batch_size, floor=not args.no_floor)
     print_table(f"pipeline: {args.customers:,} customers, {args.events:,} events", results)
 
 
