@@ -22,6 +22,9 @@ import os
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 # The temporary server takes 6-12 s to start, more on a busy machine; Prefect's default gives up at 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# The temporary server's telemetry heartbeat writes to its SQLite database while runs do, and
+# logs "database is locked" tracebacks (NOTES.md); it has nothing to report for a one-shot run.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import importlib
 import logging
