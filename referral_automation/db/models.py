@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -54,7 +55,7 @@ class Customer(Base):
     company: Mapped[str] = mapped_column(String(300), default="")
     plan: Mapped[str] = mapped_column(String(100), default="")
     lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
-    first_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str] = mapped_column(String(35), default="en")
     marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -87,7 +88,16 @@ class Moment(Base):
     """
 
     __tablename__ = "moments"
-    __table_args__ = (UniqueConstraint("customer_id", "rule_id", "source_key"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "rule_id", "source_key"),
+        # Detection decides only candidates; the table of past moments grows forever.
+        Index(
+            "ix_moments_candidates",
+            "customer_id",
+            sqlite_where=text("outcome = 'candidate'"),
+            postgresql_where=text("outcome = 'candidate'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
