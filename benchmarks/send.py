@@ -93,11 +93,9 @@ def seed(url: str, count: int, rng: random.Random) -> None:
             session.execute(insert(ReferralRequest), requests)
 
 
-def send_all(url: str, workdir: str, worker: str, batch_size: int, profile: str | None = None) -> int:
+def send_all(url: str, outbox: str, worker: str, batch_size: int, profile: str | None = None) -> int:
     """One worker: the send service to the end (run in its own process when there are several)."""
-    settings = Settings(
-        REFERRAL_TEMPLATES_DIR=ROOT / "templates" / "email", REFERRAL_OUTBOX_DIR=Path(workdir) / "outbox"
-    )
+    settings = Settings(REFERRAL_TEMPLATES_DIR=ROOT / "templates" / "email", REFERRAL_OUTBOX_DIR=Path(outbox))
     config = load_config(ROOT / "config")
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -184,15 +182,18 @@ def run(args: argparse.Namespace) -> None:
     seed(url, args.requests, random.Random(7))
     console.print(f"seeded {args.requests:,} due requests in {time.perf_counter() - started:.1f} s ({workdir})")
     get_engine(url).dispose()  # worker processes open their own connections
+    outbox = Path(args.outbox_dir or workdir) / "outbox"
+    if outbox.exists():
+        shutil.rmtree(outbox)
 
     started, cpu = time.perf_counter(), time.process_time()
     if args.workers == 1:
-        sent = send_all(url, str(workdir), "bench-0", args.batch_size, args.profile)
+        sent = send_all(url, str(outbox), "bench-0", args.batch_size, args.profile)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
             futures = [
-                pool.submit(send_all, url, str(workdir), f"bench-{n}", args.batch_size) for n in range(args.workers)
+                pool.submit(send_all, url, str(outbox), f"bench-{n}", args.batch_size) for n in range(args.workers)
             ]
             sent = sum(future.result() for future in futures)
     seconds = time.perf_counter() - started
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> None:
     factory = session_factory(url)
     with factory() as session:
         recorded = session.execute(select(func.count()).select_from(Message).where(Message.status == "sent")).scalar()
-    files = sum(1 for _ in (workdir / "outbox").glob("*.eml"))
+    files = sum(1 for _ in outbox.glob("*.eml"))
     peak_mib = (
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         / 1024
@@ -225,11 +226,12 @@ def run(args: argparse.Namespace) -> None:
         f"{cpu_seconds / max(sent, 1) * 1e6:,.0f}", f"{peak_mib:,.0f}", "≥ 5,000 ✓" if rate >= 5000 else "≥ 5,000 ✗",
     )  # fmt: skip
     console.print(table)
-    console.print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    console.print(f"outbox: {outbox}; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     if args.keep:
-        console.print(f"kept {workdir}")
+        console.print(f"kept {workdir} and {outbox}")
     else:
         shutil.rmtree(workdir)
+        shutil.rmtree(outbox, ignore_errors=True)
     if args.breakdown:
         stages = Table(title=f"Where the CPU goes (µs per email, {args.breakdown:,} emails, one process)")
         stages.add_column("stage")
@@ -251,6 +253,9 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the send to this file")
     parser.add_argument("--breakdown", type=int, default=0, metavar="N", help="also time each stage alone on N emails")
     parser.add_argument("--keep", action="store_true", help="keep the database and outbox directory")
+    parser.add_argument(
+        "--outbox-dir", help="parent of the outbox (default: beside the database; /dev/shm leaves the disk out)"
+    )
     run(parser.parse_args())
 
 
