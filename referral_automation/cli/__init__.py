@@ -15,15 +15,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command modules register themselves on ``app`` (order = order in --help).
+# Command modules register themselves on ``app`` when imported (kept sorted).
 from referral_automation.cli import approvals as _approvals  # noqa: E402,F401
-from referral_automation.cli import requests as _requests  # noqa: E402,F401
-from referral_automation.cli import setup as _setup  # noqa: E402,F401
 from referral_automation.cli import demo as _demo  # noqa: E402,F401
 from referral_automation.cli import ingest as _ingest  # noqa: E402,F401
-from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: E402,F401
-from referral_automation.cli import run as _run  # noqa: E402,F401
 from referral_automation.cli import preview as _preview  # noqa: E402,F401
+from referral_automation.cli import requests as _requests  # noqa: E402,F401
+from referral_automation.cli import run as _run  # noqa: E402,F401
+from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: E402,F401
+from referral_automation.cli import setup as _setup  # noqa: E402,F401
 
 
 def main() -> None:
