@@ -32,7 +32,6 @@ POSTGRES_URL = os.environ.get("REFERRAL_TEST_POSTGRES_URL")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per session, copied for each test (migrating takes longer)."""
     from referral_automation.db.migrate import upgrade_to_head
-
     from referral_automation.db.session import get_engine
 
     path = tmp_path_factory.mktemp("template") / "template.db"
