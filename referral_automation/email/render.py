@@ -27,6 +27,8 @@ from jinja2 import (
     StrictUndefined,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
+    nodes,
     pass_context,
 )
 from jinja2.environment import Template, TemplateModule
@@ -51,6 +53,11 @@ TEMPLATE_SUFFIXES = frozenset(PARTS)
 STYLESHEET = "_styles.css"
 #: Files rendered once per email, before its parts, each becoming a variable named after it.
 CONTEXT_FOLDER = "_context"
+#: Values a reused ``_context/`` file may read (see ``EmailRenderer.add_context``).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Globals whose result depends on their arguments alone (``lipsum``, ``cycler``, ``namespace`` do not).
+PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
+_MISSING = object()
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
 
@@ -187,6 +194,9 @@ class EmailRenderer:
         self._templates: dict[str, Template] = {}
         self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
         self._context_resolved: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        #: Names each ``_context/`` file reads (None: not reusable), and the files rendered for reuse.
+        self._context_reads: dict[str, tuple[str, ...] | None] = {}
+        self._context_values: dict[tuple[Any, ...], Any] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
@@ -253,10 +263,45 @@ class EmailRenderer:
         return self._context_resolved[key]
 
     def add_context(self, template: str, chosen: str, variables: dict[str, Any]) -> None:
-        """Render the email's ``_context/`` files into ``variables``, each seeing those before it."""
+        """Render the email's ``_context/`` files into ``variables``, each seeing those before it.
+
+        A file that reads only plain values (the layout's words read none) is rendered once per
+        set of those values and reused: it cannot differ between two emails that agree on them.
+        """
         for name, file in self.context_files(template, chosen):
-            module = self._run(file, variables, as_module=True)
-            variables[name] = self._introduction(module, file) if name == INTRODUCTION else module
+            key = self._reuse_key(file, variables)
+            value = self._context_values.get(key) if key is not None else None
+            if value is None:
+                module = self._run(file, variables, as_module=True)
+                value = self._introduction(module, file) if name == INTRODUCTION else module
+                if key is not None:
+                    self._context_values[key] = value
+            variables[name] = value
+
+    def _reuse_key(self, file: str, variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """(file, the values it reads) when all are plain scalars or pure globals, else None."""
+        names = self._context_reads.get(file, ())
+        if names == ():
+            names = self._context_reads[file] = self._reads(file)
+        if names is None:
+            return None
+        values = []
+        for name in names:
+            value = variables.get(name, _MISSING)
+            if type(value) not in _SCALARS and not (name in PURE_GLOBALS and value is self.env.globals.get(name)):
+                return None
+            values.append(value)
+        return (file, *values)
+
+    def _reads(self, file: str) -> tuple[str, ...] | None:
+        """The names a context file reads, or None if it pulls in other templates (not reusable)."""
+        try:
+            tree = self.env.parse(Path(self.path_of(file)).read_text(encoding="utf-8"))
+        except (OSError, TemplateSyntaxError):
+            return None  # rendering it reports the problem with its path and line
+        if any(True for _ in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
+            return None
+        return ("email_locale", *sorted(meta.find_undeclared_variables(tree) - {"email_locale"}))
 
     def _introduction(self, module: ContextFile, file: str) -> IntroductionView:
         """The introduction's body is what its file prints; ``{% set subject = "…" %}`` gives its subject."""
