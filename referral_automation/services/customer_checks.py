@@ -10,7 +10,7 @@ field's default on insert (``UTC``, ``en``, ``0``, ``false``, empty text, no dat
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "locale": "en",
     "marketing_opt_in": False,
 }
+KNOWN = frozenset(FIELDS)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Numeric(14, 2): twelve digits before the point.
 MAX_LIFETIME_VALUE = Decimal("999999999999.99")
@@ -52,52 +53,44 @@ FALSE_WORDS = frozenset({"false", "no", "0"})
 
 def check_customer(record: Mapping[str, Any]) -> dict[str, Any]:
     """The given fields of one customer, converted; ``RecordError`` names the first bad one."""
-    unknown = sorted(str(key) for key in record if key not in DEFAULTS and key not in REQUIRED)
-    if unknown:
+    if not KNOWN.issuperset(record):
+        unknown = sorted(str(key) for key in record if key not in KNOWN)
         noun = "field" if len(unknown) == 1 else "fields"
         raise RecordError(f"unknown {noun} {', '.join(repr(name) for name in unknown)}")
     missing = [name for name in REQUIRED if name not in record]
     if missing:
         noun = "field" if len(missing) == 1 else "fields"
         raise RecordError(f"missing {noun} {', '.join(repr(name) for name in missing)}")
-    for name in REQUIRED:
-        if _blank(record[name]):
-            raise RecordError(f"{name} is empty")
     row: dict[str, Any] = {}
     for name, value in record.items():
-        if _blank(value):
+        if type(value) is str:
+            value = value.strip()
+        if value is None or value == "":
+            if name in REQUIRED:
+                raise RecordError(f"{name} is empty")
             row[name] = DEFAULTS[name]
-        elif name in TEXT_FIELDS:
-            row[name] = _text(name, value)
-        elif name == "lifetime_value":
-            row[name] = _money(value)
-        elif name == "first_purchase_at":
-            row[name] = _timestamp(value)
         else:
-            row[name] = _flag(value)
+            row[name] = _CONVERTERS[name](name, value)
     if not EMAIL.match(row["email"]):
         raise RecordError(f"email does not look like an address: {row['email'][:80]!r}")
     return row
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
+    """Text as given (already stripped), within its column's width and storable."""
+    if type(value) is not str:
         raise RecordError(f"{name} must be a string, got {describe(value)}")
-    text = value.strip()
-    if len(text) > TEXT_FIELDS[name]:
+    if len(value) > TEXT_FIELDS[name]:
         raise RecordError(f"{name} is longer than {TEXT_FIELDS[name]} characters")
-    if "\x00" in text:
+    if "\x00" in value:
         raise RecordError(f"{name} contains a NUL character")
-    if _has_surrogates(text):
+    if not value.isascii() and _has_surrogates(value):
         raise RecordError(f"{name} is not valid UTF-8")
-    return text
+    return value
 
 
 def _has_surrogates(text: str) -> bool:
+    """CSV bytes that are not UTF-8 arrive as lone surrogates (``surrogateescape``)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -105,11 +98,11 @@ def _has_surrogates(text: str) -> bool:
     return False
 
 
-def _money(value: Any) -> Decimal:
+def _money(_name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise RecordError(f"lifetime_value must be a number, got {describe(value)}")
     try:
-        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
+        amount = Decimal(value if isinstance(value, str) else str(value))
     except InvalidOperation:
         raise RecordError(f"lifetime_value is not a number: {str(value)[:40]!r}") from None
     if not amount.is_finite():
@@ -122,12 +115,12 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _timestamp(value: Any) -> datetime:
+def _timestamp(_name: str, value: Any) -> datetime:
     """ISO 8601; a naive value (or a bare date) means UTC."""
     if not isinstance(value, str):
         raise RecordError(f"first_purchase_at must be an ISO 8601 string, got {describe(value)}")
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise RecordError(f"first_purchase_at is not an ISO 8601 date-time: {value[:60]!r}") from None
     if parsed.tzinfo is None:
@@ -138,15 +131,23 @@ def _timestamp(value: Any) -> datetime:
         raise RecordError(f"first_purchase_at is out of range: {value[:60]!r}") from None
 
 
-def _flag(value: Any) -> bool:
+def _flag(_name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
-        word = value.strip().lower()
+        word = value.lower()
         if word in TRUE_WORDS:
             return True
         if word in FALSE_WORDS:
             return False
     raise RecordError(f"marketing_opt_in must be true or false (or yes/no, 1/0), got {describe(value)}")
+
+
+_CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(TEXT_FIELDS, _text),
+    "lifetime_value": _money,
+    "first_purchase_at": _timestamp,
+    "marketing_opt_in": _flag,
+}
