@@ -137,9 +137,10 @@ def plain_composer(job: Job) -> OutgoingEmail:
     )  # fmt: skip
 
 
-def breakdown(count: int, batch_size: int) -> list[tuple[str, float]]:
+def breakdown(count: int, batch_size: int, outbox_dir: str | None = None) -> list[tuple[str, float]]:
     """CPU µs per email of each stage on its own: templates, .eml text, file write, database."""
     workdir = Path(tempfile.mkdtemp(prefix="referral-send-breakdown-"))
+    outbox = Path(outbox_dir or workdir) / "breakdown-outbox"
     config = load_config(ROOT / "config")
     factories = []
     for name in ("database", "jobs"):
@@ -162,9 +163,10 @@ def breakdown(count: int, batch_size: int) -> list[tuple[str, float]]:
         render_eml(email, date=NOW)
     eml = (time.process_time() - started) / len(emails)
     started = time.process_time()
-    OutboxSender(workdir / "outbox", clock=lambda: NOW, threads=1).send_many(emails)
+    OutboxSender(outbox, clock=lambda: NOW, threads=1).send_many(emails)
     write = (time.process_time() - started) / len(emails) - eml
     shutil.rmtree(workdir)
+    shutil.rmtree(outbox, ignore_errors=True)
     return [
         ("templates (compose_email)", compose * 1e6),
         (".eml text (render_eml)", eml * 1e6),
@@ -236,7 +238,7 @@ def run(args: argparse.Namespace) -> None:
         stages = Table(title=f"Where the CPU goes (µs per email, {args.breakdown:,} emails, one process)")
         stages.add_column("stage")
         stages.add_column("CPU µs/email", justify="right")
-        parts = breakdown(args.breakdown, args.batch_size)
+        parts = breakdown(args.breakdown, args.batch_size, args.outbox_dir)
         for stage, micros in parts:
             stages.add_row(stage, f"{micros:,.0f}")
         total = sum(micros for _, micros in parts)

@@ -58,6 +58,8 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Globals whose result depends on their arguments alone (``lipsum``, ``cycler``, ``namespace`` do not).
 PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
 _MISSING = object()
+#: Reused ``_context/`` renderings kept at most (per renderer).
+_REUSED_LIMIT = 1000
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
 
@@ -275,6 +277,8 @@ class EmailRenderer:
                 module = self._run(file, variables, as_module=True)
                 value = self._introduction(module, file) if name == INTRODUCTION else module
                 if key is not None:
+                    if len(self._context_values) >= _REUSED_LIMIT:  # a file reading request_id never repeats
+                        self._context_values.clear()
                     self._context_values[key] = value
             variables[name] = value
 
