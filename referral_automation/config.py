@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -70,6 +71,7 @@ class Comparison(Strict):
     in_: list[Scalar] | None = Field(None, alias="in")
     not_in: list[Scalar] | None = None
     exists: bool | None = None
+    _operator: str = PrivateAttr("")
 
     @model_validator(mode="after")
     def _one_field_one_operator(self) -> Comparison:
@@ -81,6 +83,8 @@ class Comparison(Strict):
         given = [op for op in OPERATORS if self.operand(op) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one operator of {', '.join(OPERATORS)}; got {given or 'none'}")
+        # Remembered here, once: conditions are evaluated for every event a rule sees.
+        self._operator = given[0]
         return self
 
     def operand(self, op: str) -> Any:
@@ -88,6 +92,11 @@ class Comparison(Strict):
 
     def operator(self) -> str:
         """The one operator this comparison uses (a method: ``property`` is a field here)."""
+        # Read straight from pydantic's store: ``self._operator`` goes through a slow ``__getattr__``.
+        # Empty for a copy built without validation: then look it up.
+        op: str = (self.__pydantic_private__ or {}).get("_operator", "")
+        if op and self.operand(op) is not None:
+            return op
         return next(op for op in OPERATORS if self.operand(op) is not None)
 
 

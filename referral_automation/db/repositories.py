@@ -8,16 +8,16 @@ They never commit: the calling service owns the transaction (``with session.begi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, func, or_, select, text, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import bindparam
 
+from referral_automation.db.driver import Driver, from_json
 from referral_automation.db.models import (
     AuditEntry,
     Customer,
@@ -112,61 +112,58 @@ def events_in(session: Session, *, after: int, upto: int, types: Collection[str]
     """The events of ``types`` with ``after < seq <= upto``, in seq order (others never leave the database)."""
     if not types:
         return []
-    query = (
-        select(
-            events.c.seq,
-            events.c.event_id,
-            events.c.customer_id,
-            events.c.type,
-            events.c.occurred_at,
-            events.c.properties,
-        )
-        .where(events.c.seq > after, events.c.seq <= upto, events.c.type.in_(sorted(types)))
-        .order_by(events.c.seq)
+    db = Driver(session)
+    kinds, kind_params = db.any_of(sorted(types))
+    found = db.select(
+        f"SELECT seq, event_id, customer_id, type, occurred_at, properties FROM {events.name}"
+        f" WHERE seq > ? AND seq <= ? AND type {kinds} ORDER BY seq",
+        (after, upto, *kind_params),
     )
+    timestamp = db.timestamp_out
     return [
-        EventFacts(
-            event_id=event_id,
-            customer_id=customer_id,
-            type=kind,
-            occurred_at=occurred_at,
-            properties=properties or {},
-            seq=seq,
-        )
-        for seq, event_id, customer_id, kind, occurred_at, properties in session.execute(query)
+        EventFacts(event_id, customer_id, kind, timestamp(occurred_at), from_json(properties) or {}, seq)
+        for seq, event_id, customer_id, kind, occurred_at, properties in found
     ]
 
 
-def _suppressed(session: Session, emails: Collection[str]) -> set[str]:
+def _suppressed(db: Driver, emails: Collection[str]) -> set[str]:
     """Which of ``emails`` are suppressed, compared case-insensitively (as casefolded strings)."""
     wanted = sorted({e for email in emails for e in (email, email.casefold())})
-    found: set[str] = set()
-    for part in chunks(wanted):
-        query = select(suppressions.c.email).where(suppressions.c.email.in_(part))
-        found.update(email.casefold() for email in session.execute(query).scalars())
-    return found
+    query = f"SELECT email FROM {suppressions.name} WHERE email {db.IN_LIST}"
+    return {email.casefold() for (email,) in db.select_in(query, wanted)}
+
+
+_CUSTOMER_COLUMNS = (
+    "customer_id", "email", "first_name", "last_name", "company", "plan", "lifetime_value",
+    "first_purchase_at", "timezone", "locale", "marketing_opt_in",
+)  # fmt: skip
 
 
 def customer_facts(session: Session, customer_ids: Collection[str]) -> dict[str, CustomerFacts]:
     """The customers by id, ``suppressed`` set when their address is in the suppression list."""
-    columns = [
-        customers.c.customer_id,
-        customers.c.email,
-        customers.c.first_name,
-        customers.c.last_name,
-        customers.c.company,
-        customers.c.plan,
-        customers.c.lifetime_value,
-        customers.c.first_purchase_at,
-        customers.c.timezone,
-        customers.c.locale,
-        customers.c.marketing_opt_in,
-    ]
-    rows: list[RowMapping] = []
-    for part in chunks(sorted(customer_ids)):
-        rows.extend(session.execute(select(*columns).where(customers.c.customer_id.in_(part))).mappings())
-    suppressed = _suppressed(session, [row["email"] for row in rows])
-    return {row["customer_id"]: CustomerFacts(**row, suppressed=row["email"].casefold() in suppressed) for row in rows}
+    db = Driver(session)
+    query = f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM {customers.name} WHERE customer_id {db.IN_LIST}"
+    rows = list(db.select_in(query, sorted(customer_ids)))
+    suppressed = _suppressed(db, [row[1] for row in rows])
+    money = db.decoder(customers.c.lifetime_value)
+    timestamp = db.timestamp_out
+    return {
+        customer_id: CustomerFacts(
+            customer_id,
+            email,
+            first,
+            last,
+            company,
+            plan,
+            money(value),
+            None if since is None else timestamp(since),
+            zone,
+            locale,
+            bool(opt_in),
+            email.casefold() in suppressed,
+        )
+        for customer_id, email, first, last, company, plan, value, since, zone, locale, opt_in in rows
+    }
 
 
 def customers_to_decide(
@@ -195,35 +192,28 @@ def customers_to_decide(
 
 def candidate_moments(session: Session, customer_ids: Sequence[str]) -> list[MomentCandidate]:
     """The undecided moments of these customers, locked (PostgreSQL skips rows another run holds)."""
-    found: list[MomentCandidate] = []
-    for part in chunks(customer_ids):
-        query = (
-            select(
-                moments.c.customer_id,
-                moments.c.rule_id,
-                moments.c.source_key,
-                moments.c.occurred_at,
-                moments.c.priority,
-                moments.c.campaign,
-                moments.c.event_seq,
-            )
-            .where(moments.c.outcome == "candidate", moments.c.customer_id.in_(part))
-            .with_for_update(skip_locked=True)
+    db = Driver(session)
+    lock = " FOR UPDATE SKIP LOCKED" if db.postgres else ""
+    query = (
+        "SELECT customer_id, rule_id, source_key, occurred_at, priority, campaign, event_seq"
+        f" FROM {moments.name} WHERE customer_id {db.IN_LIST} AND outcome = 'candidate'{lock}"
+    )
+    timestamp = db.timestamp_out
+    return [
+        MomentCandidate(
+            customer_id,
+            rule_id,
+            source_key,
+            timestamp(occurred_at),
+            priority,
+            campaign,
+            event_seq,
+            None if event_seq is None else source_key,
         )
-        found.extend(
-            MomentCandidate(
-                customer_id=customer_id,
-                rule_id=rule_id,
-                source_key=source_key,
-                occurred_at=occurred_at,
-                priority=priority,
-                campaign=campaign,
-                event_seq=event_seq,
-                event_id=None if event_seq is None else source_key,
-            )
-            for customer_id, rule_id, source_key, occurred_at, priority, campaign, event_seq in session.execute(query)
+        for customer_id, rule_id, source_key, occurred_at, priority, campaign, event_seq in db.select_in(
+            query, customer_ids
         )
-    return found
+    ]
 
 
 def recorded_time_moments(session: Session, customer_ids: Sequence[str]) -> set[tuple[str, str]]:
@@ -244,18 +234,19 @@ def events_between(
     found: dict[str, list[EventFacts]] = defaultdict(list)
     if not types:
         return found
-    for part in chunks(customer_ids):
-        query = (
-            select(events.c.event_id, events.c.customer_id, events.c.type, events.c.occurred_at, events.c.properties)
-            .where(
-                events.c.customer_id.in_(part),
-                events.c.occurred_at.between(start, end),
-                events.c.type.in_(sorted(types)),
-            )
-            .order_by(events.c.customer_id, events.c.occurred_at, events.c.seq)
+    db = Driver(session)
+    kinds, kind_params = db.any_of(sorted(types))
+    query = (
+        f"SELECT event_id, customer_id, type, occurred_at, properties FROM {events.name}"
+        f" WHERE customer_id {db.IN_LIST} AND occurred_at BETWEEN ? AND ? AND type {kinds}"
+        " ORDER BY customer_id, occurred_at, seq"
+    )
+    params = (db.timestamp_in(start), db.timestamp_in(end), *kind_params)
+    timestamp = db.timestamp_out
+    for event_id, customer_id, kind, occurred_at, properties in db.select_in(query, customer_ids, params):
+        found[customer_id].append(
+            EventFacts(event_id, customer_id, kind, timestamp(occurred_at), from_json(properties) or {})
         )
-        for event_id, customer_id, kind, occurred_at, properties in session.execute(query):
-            found[customer_id].append(EventFacts(event_id, customer_id, kind, occurred_at, properties or {}))
     return found
 
 
@@ -273,18 +264,70 @@ def last_request_times(session: Session, customer_ids: Sequence[str]) -> dict[st
 
 
 # --------------------------------------------------------------------------- writes
-def count_new_moments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert moments, skipping those already recorded; how many were inserted.
+MOMENT_COLUMNS = (
+    "id", "customer_id", "rule_id", "source_key", "event_seq", "occurred_at", "detected_at",
+    "priority", "campaign", "outcome", "blocked_by", "reason",
+)  # fmt: skip
+#: PostgreSQL array types of ``MOMENT_COLUMNS``, for ``unnest``.
+_MOMENT_ARRAYS = ("text", "text", "text", "text", "bigint", "timestamptz", "timestamptz",
+                  "integer", "text", "text", "text", "text")  # fmt: skip
+REQUEST_COLUMNS = (
+    "id", "customer_id", "moment_id", "campaign", "variant", "incentive", "code", "unsubscribe_token", "status",
+    "approval_required", "approval_reason", "approval_expires_at", "scheduled_for", "created_at", "updated_at",
+)  # fmt: skip
+_REQUEST_ARRAYS = ("text", "text", "text", "text", "text", "text", "text", "text", "text",
+                   "boolean", "text", "timestamptz", "timestamptz", "timestamptz", "timestamptz")  # fmt: skip
+#: Columns of a new request whose model default is applied in Python (so a plain INSERT must give them).
+_REQUEST_DEFAULTS = {"followups_sent": 0, "attempts": 0}
 
-    SQLite reports the rows an ``executemany`` inserted, which is cheaper than ``RETURNING`` (the
-    scan's hot path); PostgreSQL's driver does not, so there the inserted ids are counted.
-    """
+
+def _moment_tuples(db: Driver, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Moment rows as the driver takes them, in ``MOMENT_COLUMNS`` order (both timestamps converted)."""
+    values = itemgetter(*MOMENT_COLUMNS)
+    occurred, detected = _Timestamps(db), _Timestamps(db)
+    return [(*row[:5], occurred(row[5]), detected(row[6]), *row[7:]) for row in map(values, rows)]
+
+
+class _Timestamps:
+    """``Driver.timestamp_in`` that remembers its last value: a batch shares one ``detected_at``."""
+
+    def __init__(self, db: Driver) -> None:
+        self._convert = db.timestamp_in
+        self._last: tuple[datetime, Any] | None = None
+
+    def __call__(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        last = self._last
+        if last is not None and last[0] is value:
+            return last[1]
+        converted = self._convert(value)
+        self._last = (value, converted)
+        return converted
+
+
+def _unnest_insert(table: str, columns: Sequence[str], arrays: Sequence[str], tail: str) -> str:
+    """PostgreSQL: one ``INSERT … SELECT * FROM unnest(…)`` of a whole batch, one array per column."""
+    params = ", ".join(f"?::{kind}[]" for kind in arrays)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({params}) {tail}"
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def count_new_moments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert moments, skipping those already recorded; how many were inserted (the scan's hot path)."""
     if not rows:
         return 0
-    if is_postgres(session):
-        return len(insert_moments(session, rows))
-    statement = upsert_insert(session, moments).on_conflict_do_nothing()
-    return int(session.connection().execute(statement, list(rows)).rowcount)
+    db = Driver(session)
+    values = _moment_tuples(db, rows)
+    if db.postgres:
+        sql = _unnest_insert(moments.name, MOMENT_COLUMNS, _MOMENT_ARRAYS, "ON CONFLICT DO NOTHING")
+        return db.execute(sql, _columns(values, len(MOMENT_COLUMNS)))
+    marks = ", ".join("?" * len(MOMENT_COLUMNS))
+    sql = f"INSERT INTO {moments.name} ({', '.join(MOMENT_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    return db.execute_many(sql, values)
 
 
 def insert_moments(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -295,29 +338,52 @@ def insert_moments(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]
     return set(session.execute(statement, list(rows)).scalars())
 
 
-def decide_moments(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Record the outcome of candidate moments (rows: ``m_id, outcome, blocked_by, reason``)."""
-    batch = list(rows)
-    if not batch:
+def decide_moments(session: Session, rows: Sequence[tuple[str, str, str | None, str | None]]) -> None:
+    """Record the outcome of candidate moments (rows: ``moment id, outcome, blocked_by, reason``)."""
+    if not rows:
         return
-    statement = (
-        update(moments)
-        .where(moments.c.id == bindparam("m_id"), moments.c.outcome == "candidate")
-        .values(outcome=bindparam("outcome"), blocked_by=bindparam("blocked_by"), reason=bindparam("reason"))
+    db = Driver(session)
+    if db.postgres:
+        db.execute(
+            f"UPDATE {moments.name} AS m SET outcome = u.outcome, blocked_by = u.blocked_by, reason = u.reason"
+            " FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(id, outcome, blocked_by, reason)"
+            " WHERE m.id = u.id AND m.outcome = 'candidate'",
+            _columns(rows, 4),
+        )
+        return
+    db.execute_many(
+        f"UPDATE {moments.name} SET outcome = ?, blocked_by = ?, reason = ? WHERE id = ? AND outcome = 'candidate'",
+        [(outcome, guard, reason, moment_id) for moment_id, outcome, guard, reason in rows],
     )
-    session.connection().execute(statement, batch)
 
 
 def insert_requests(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     """Insert referral requests, skipping ids already there; (id, status) of those inserted."""
     if not rows:
         return []
-    statement = (
-        upsert_insert(session, requests)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(requests.c.id, requests.c.status)
-    )
-    return [(row_id, status) for row_id, status in session.execute(statement, list(rows))]
+    db = Driver(session)
+    expires, scheduled, created, updated = (_Timestamps(db) for _ in range(4))
+    defaults = tuple(_REQUEST_DEFAULTS.values())
+    values = [
+        (*row[:11], expires(row[11]), scheduled(row[12]), created(row[13]), updated(row[14]), *defaults)
+        for row in map(itemgetter(*REQUEST_COLUMNS), rows)
+    ]
+    columns = (*REQUEST_COLUMNS, *_REQUEST_DEFAULTS)
+    if db.postgres:
+        arrays = (*_REQUEST_ARRAYS, *("integer" for _ in defaults))
+        sql = _unnest_insert(requests.name, columns, arrays, "ON CONFLICT (id) DO NOTHING RETURNING id, status")
+        return [(row_id, status) for row_id, status in db.select(sql, _columns(values, len(columns)))]
+    # This transaction is SQLite's only writer (BEGIN IMMEDIATE): the ids not there before are the ones inserted.
+    query = f"SELECT id FROM {requests.name} WHERE id {db.IN_LIST}"
+    known = {row_id for (row_id,) in db.select_in(query, [value[0] for value in values])}
+    fresh: dict[str, tuple[Any, ...]] = {}
+    for value in values:
+        if value[0] not in known:
+            fresh.setdefault(value[0], value)
+    marks = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {requests.name} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+    db.execute_many(sql, list(fresh.values()))
+    return [(row_id, value[8]) for row_id, value in fresh.items()]
 
 
 def insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from referral_automation.config import TriggerRule
-from referral_automation.domain.conditions import evaluate
+from referral_automation.domain.conditions import compile_condition, evaluate
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 
 
@@ -33,6 +33,36 @@ def match_event(rules: Iterable[TriggerRule], event: EventFacts, customer: Custo
         and rule.event == event.type
         and evaluate(rule.when, properties=event.properties, customer=customer, at=event.occurred_at)
     ]
+
+
+#: ``match_event`` for one event type's rules, made once: (event, customer) → its moments.
+EventMatcher = Callable[[EventFacts, CustomerFacts], list[MomentCandidate]]
+
+
+def event_matcher(rules: Iterable[TriggerRule], event_type: str) -> EventMatcher:
+    """``match_event`` over the enabled ``rules`` of ``event_type``, their conditions compiled once
+    (detection matches every event of the type against the same few rules)."""
+    compiled = [(rule, compile_condition(rule.when)) for rule in rules if rule.enabled and rule.event == event_type]
+
+    def match(event: EventFacts, customer: CustomerFacts) -> list[MomentCandidate]:
+        if event.type != event_type:
+            return []
+        return [
+            MomentCandidate(
+                event.customer_id,
+                rule.id,
+                event.event_id,
+                event.occurred_at,
+                rule.priority,
+                rule.campaign,
+                event.seq,
+                event.event_id,
+            )
+            for rule, check in compiled
+            if check(event.properties, customer, event.occurred_at)
+        ]
+
+    return match
 
 
 def time_moment_at(rule: TriggerRule, customer: CustomerFacts) -> datetime | None:

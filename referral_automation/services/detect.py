@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
 from referral_automation.db import repositories as repo
-from referral_automation.domain import rules
 from referral_automation.domain.facts import CustomerFacts, MomentCandidate
 from referral_automation.services.detect_decide import (
     BLOCKED,
@@ -137,10 +136,10 @@ def scan_events(
         batch = repo.events_in(session, after=position, upto=last, types=book.event_rules.keys())
         customers = repo.customer_facts(session, {e.customer_id for e in batch if e.type in book.needs_customer})
         found: list[MomentCandidate] = []
+        matchers = book.matchers
         for event in batch:
             # Rules that never look at the customer need no customer row: a stand-in will do.
-            customer = customers.get(event.customer_id, NOBODY)
-            found += rules.match_event(book.event_rules[event.type], event, customer)
+            found += matchers[event.type](event, customers.get(event.customer_id, NOBODY))
         outcomes = [_screen(book, m, now) for m in found]
         inserted = repo.count_new_moments(session, [moment_row(o, now=now) for o in outcomes])
         repo.set_watermark(session, WATERMARK, last, now=now)
@@ -261,10 +260,7 @@ def _record(
     stored = [o for o in outcomes if _key(o.moment) not in batch.time_candidates]
     # A blocked time moment stays unrecorded: it is evaluated again next run, until it goes stale.
     timed = [o for o in outcomes if _key(o.moment) in batch.time_candidates and o.outcome in (REQUESTED, SUPERSEDED)]
-    repo.decide_moments(
-        session,
-        ({"m_id": o.moment_id, "outcome": o.outcome, "blocked_by": o.guard, "reason": o.reason} for o in stored),
-    )
+    repo.decide_moments(session, [(o.moment_id, o.outcome, o.guard, o.reason) for o in stored])
     recorded = {o.moment_id for o in stored} | repo.insert_moments(session, [moment_row(o, now=now) for o in timed])
     requested = [o for o in outcomes if o.outcome == REQUESTED and o.moment_id in recorded]
     created = [new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]

@@ -1,0 +1,161 @@
+"""Plain DBAPI statements inside a session's transaction, for detection's hot paths.
+
+Detection reads and writes tens of thousands of rows a second. SQLAlchemy's per-row and per-value
+work (compiling, ``Row`` objects, ``UTCDateTime`` and ``JSON`` processing) then costs more than
+the database itself, so these paths hand plain tuples to the driver, in the representation the
+column types would produce themselves (tests/db/test_driver.py proves the round trips):
+
+* SQLite: timestamps as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's SQLite
+  ``DATETIME`` storage format, which ``UTCDateTime`` reads back as aware UTC), JSON as text,
+  booleans as 0/1. Lists of values go in ``IN (?, ?, …)`` chunks.
+* PostgreSQL (psycopg): aware datetimes (``timestamptz``), ``jsonb`` already decoded by the
+  driver, lists of values as one array parameter (``= ANY(%s)``), bulk writes as one statement
+  over ``unnest`` of column arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Column
+from sqlalchemy.orm import Session
+
+#: Values per ``IN (…)`` list on SQLite: well below its bound-parameter limit (32,766).
+IN_CHUNK = 5000
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy stores a ``UTCDateTime`` on SQLite: naive UTC text.
+
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` is the SQLite ``DATETIME`` storage format; a UTC
+    ``isoformat`` with microseconds is exactly that followed by ``+00:00``. Naive values are
+    refused, as ``UTCDateTime`` refuses them.
+    """
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError(f"expected an aware datetime, got {value!r}")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def from_sqlite_timestamp(value: str) -> datetime:
+    """The aware UTC datetime ``UTCDateTime`` reads from SQLite's text (``fromisoformat``, then UTC)."""
+    try:
+        return datetime.fromisoformat(value + "+00:00")  # the common case: naive UTC text
+    except ValueError:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def from_postgres_timestamp(value: datetime) -> datetime:
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` for a ``timestamptz`` parameter: aware, as ``UTCDateTime`` insists."""
+    if value.tzinfo is None:
+        raise ValueError(f"expected an aware datetime, got {value!r}")
+    return value
+
+
+#: A run of digits that may be an integer beyond 64 bits, which orjson would read as a float.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+def from_json(value: Any) -> Any:
+    """A JSON column's value as SQLAlchemy's ``JSON`` (``json.loads``) gives it: SQLite holds text,
+    decoded here by orjson (far faster) unless it holds what orjson reads otherwise (integers
+    beyond 64 bits) or refuses (NaN, lone surrogates); psycopg gives ``jsonb`` already decoded."""
+    if not isinstance(value, str):
+        return value
+    if _LONG_NUMBER.search(value) is None:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(value)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+class Driver:
+    """The session's DBAPI connection, with the few statement shapes detection needs.
+
+    Write SQL with ``?`` placeholders; on PostgreSQL they become ``%s``. ``IN_LIST`` in a query
+    stands for ``IN (…)`` (SQLite) or ``= ANY(%s)`` (PostgreSQL) over the values passed to ``select_in``.
+    """
+
+    IN_LIST = "{in_list}"
+
+    def __init__(self, session: Session) -> None:
+        connection = session.connection()
+        self.dialect = connection.dialect
+        self.postgres = connection.dialect.name == "postgresql"
+        self._dbapi = connection.connection
+        self.timestamp_in = aware if self.postgres else sqlite_timestamp
+        self.timestamp_out = from_postgres_timestamp if self.postgres else from_sqlite_timestamp
+
+    def decoder(self, column: Column[Any]) -> Callable[[Any], Any]:
+        """What SQLAlchemy itself does to a raw SQLite value of ``column`` on the way out (such as
+        ``REAL`` to a ``Decimal`` of the column's scale). psycopg's values (``numeric`` as ``Decimal``,
+        ``boolean`` as ``bool``) are already what SQLAlchemy hands on unchanged."""
+        if self.postgres:
+            return _unchanged
+        processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
+        return processor if processor is not None else _unchanged
+
+    def any_of(self, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """``IN (?, …)`` (SQLite) or ``= ANY(?)`` (PostgreSQL) over a short list, with its parameters."""
+        if self.postgres:
+            return "= ANY(?)", (list(values),)
+        return f"IN ({','.join('?' * len(values))})", tuple(values)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(self._sql(sql), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def select_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` whose ``IN_LIST`` takes ``values`` (then ``params`` for the later ``?``)."""
+        if not values:
+            return
+        if self.postgres:
+            yield from self.select(sql.replace(self.IN_LIST, "= ANY(?)"), (list(values), *params))
+            return
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = tuple(values[start : start + IN_CHUNK])
+            marks = f"IN ({','.join('?' * len(chunk))})"
+            yield from self.select(sql.replace(self.IN_LIST, marks), (*chunk, *params))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the rows it changed."""
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(self._sql(sql), tuple(params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement per row (SQLite); the rows they changed in all."""
+        if not rows:
+            return 0
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.executemany(self._sql(sql), rows)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
