@@ -121,7 +121,7 @@ _MAX_LINE = 998
 #: Quoted-printable lines already encoded: most lines of a campaign's emails are the same in every
 #: message (the layout), and encoding them again cost more than rendering them (about 100 µs an email).
 _QP_LINES: dict[str, str] = {}
-_QP_LINES_LIMIT = 50_000
+_QP_LINES_LIMIT = 5_000
 
 
 def _qp_line(line: str) -> str:

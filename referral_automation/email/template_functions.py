@@ -32,7 +32,7 @@ def _mailto(subject: str, body: str, to: str) -> str:
 #: Words already percent-encoded: an introduction differs from the next one in a few words only,
 #: and ``quote`` goes byte by byte in Python (it cost more than rendering the introduction).
 _QUOTED_WORDS: dict[str, str] = {}
-_QUOTED_WORDS_LIMIT = 50_000
+_QUOTED_WORDS_LIMIT = 5_000
 
 
 def _quote_text(text: str) -> str:
