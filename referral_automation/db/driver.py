@@ -9,8 +9,7 @@ column types would produce themselves (tests/db/test_driver.py proves the round 
   ``DATETIME`` storage format, which ``UTCDateTime`` reads back as aware UTC), JSON as text,
   booleans as 0/1. Lists of values go in ``IN (?, ?, …)`` chunks.
 * PostgreSQL (psycopg): aware datetimes (``timestamptz``), ``jsonb`` already decoded by the
-  driver, lists of values as one array parameter (``= ANY(%s)``), bulk writes as one statement
-  over ``unnest`` of column arrays.
+  driver, lists of values as one array parameter (``= ANY(%s)``), bulk inserts by ``COPY``.
 """
 
 from __future__ import annotations
@@ -146,6 +145,16 @@ class Driver:
         try:
             cursor.execute(self._sql(sql), tuple(params))
             return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def copy_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL: ``COPY … FROM STDIN`` of ``rows``."""
+        cursor = self._dbapi.cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
         finally:
             cursor.close()
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +44,9 @@ from referral_automation.services.detect_decide import (
     MomentOutcome,
     RuleBook,
     decide_customer,
+    moment_key,
     moment_row,
+    moment_values,
     new_request,
 )
 
@@ -140,20 +143,21 @@ def scan_events(
         for event in batch:
             # Rules that never look at the customer need no customer row: a stand-in will do.
             found += matchers[event.type](event, customers.get(event.customer_id, NOBODY))
-        outcomes = [_screen(book, m, now) for m in found]
-        inserted = repo.count_new_moments(session, [moment_row(o, now=now) for o in outcomes])
+        rows = [_screen(book, m, now) for m in found]
+        inserted = repo.count_new_moments(session, rows)
         repo.set_watermark(session, WATERMARK, last, now=now)
-    stale = sum(1 for o in outcomes if o.outcome == BLOCKED)
+    stale = sum(1 for row in rows if row["outcome"] == BLOCKED)
     return ScanResult(count, inserted, last, more=count == batch_size and last < horizon, stale=stale)
 
 
-def _screen(book: RuleBook, moment: MomentCandidate, now: datetime) -> MomentOutcome:
-    """A candidate, or blocked at once when already too old: it could never be requested, and a
-    backfill of old events then costs one write per moment instead of three."""
+def _screen(book: RuleBook, moment: MomentCandidate, now: datetime) -> dict[str, Any]:
+    """The moment's row: a candidate, or blocked at once when already too old: it could never be
+    requested, and a backfill of old events then costs one write per moment instead of three."""
     reason = book.stale_reason(moment, now)
+    key = moment_key(moment.customer_id, moment.rule_id, moment.source_key)
     if reason is None:
-        return MomentOutcome.of(moment, CANDIDATE)
-    return MomentOutcome.of(moment, BLOCKED, "staleness", reason)
+        return moment_values(moment, key, CANDIDATE, None, None, now=now)
+    return moment_values(moment, key, BLOCKED, "staleness", reason, now=now)
 
 
 # --------------------------------------------------------------------------- decide

@@ -88,6 +88,8 @@ class RuleBook:
     _openings: dict[tuple[datetime, str, str], tuple[datetime, str | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    #: Staleness reasons already written, by (rule, whole days old): a backfill repeats a few dozen.
+    _stale_reasons: dict[tuple[str, int], str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, config: AppConfig) -> RuleBook:
@@ -121,9 +123,16 @@ class RuleBook:
         """Why its rule's staleness guard blocks ``moment`` (None if it does not). That guard is
         checked first and needs nothing but the moment and the clock, so the scan applies it early."""
         max_age = self.max_ages.get(moment.rule_id)
-        if max_age is None or -CLOCK_SKEW <= now - moment.occurred_at <= max_age:
-            return None  # the common case, decided without building a context
-        return stale_moment(self.guards[moment.rule_id].staleness, moment.occurred_at, now)
+        age = now - moment.occurred_at
+        if max_age is None or -CLOCK_SKEW <= age <= max_age:
+            return None
+        if age < -CLOCK_SKEW:  # from the future: the reason names the moment's time
+            return stale_moment(self.guards[moment.rule_id].staleness, moment.occurred_at, now)
+        # Too old: the reason says only how many whole days, so moments of a rule share it.
+        key = (moment.rule_id, age.days)
+        if key not in self._stale_reasons:
+            self._stale_reasons[key] = stale_moment(self.guards[moment.rule_id].staleness, moment.occurred_at, now)
+        return self._stale_reasons[key]
 
     def send_time(self, now: datetime, timezone: str, campaign_id: str) -> tuple[datetime, str | None]:
         """When a request made ``now`` may first go out in ``timezone`` (DST-correct), and the
@@ -247,9 +256,15 @@ def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts,
 
 def moment_row(outcome: MomentOutcome, *, now: datetime) -> dict[str, Any]:
     """A moments-table row for ``outcome`` (the scan records event moments as ``candidate``)."""
-    m = outcome.moment
+    return moment_values(outcome.moment, outcome.moment_id, outcome.outcome, outcome.guard, outcome.reason, now=now)
+
+
+def moment_values(
+    m: MomentCandidate, moment_id: str, outcome: str, guard: str | None, reason: str | None, *, now: datetime
+) -> dict[str, Any]:
+    """``moment_row`` from its parts, for the scan (which needs no ``MomentOutcome`` in between)."""
     return {
-        "id": outcome.moment_id,
+        "id": moment_id,
         "customer_id": m.customer_id,
         "rule_id": m.rule_id,
         "source_key": m.source_key,
@@ -258,7 +273,7 @@ def moment_row(outcome: MomentOutcome, *, now: datetime) -> dict[str, Any]:
         "detected_at": now,
         "priority": m.priority,
         "campaign": m.campaign,
-        "outcome": outcome.outcome,
-        "blocked_by": outcome.guard,
-        "reason": outcome.reason,
+        "outcome": outcome,
+        "blocked_by": guard,
+        "reason": reason,
     }
