@@ -3,6 +3,8 @@
     python benchmarks/detect_profile.py --events 200000 --customers 100000 --repeat 3
     python benchmarks/detect_profile.py --database postgresql --repeat 2
     python benchmarks/detect_profile.py --profile /tmp/detect.prof      # cProfile the first run
+    python benchmarks/detect_profile.py --snapshot /tmp/a.txt           # the stored outcomes, to diff versions
+    python benchmarks/detect_profile.py --pragma cache_size=-65536 --pragma wal_autocheckpoint=10000
 
 The data is generated and ingested once into a template (a SQLite file, or a PostgreSQL database);
 each run starts from a fresh copy of it (file copy, ``CREATE DATABASE … TEMPLATE``) in a freshly
@@ -129,12 +131,21 @@ def snapshot(url: str, path: str) -> None:
 
 
 def run_detect(
-    url: str, batch_size: int, profile: str | None, snapshot_path: str | None = None
+    url: str, batch_size: int, profile: str | None, snapshot_path: str | None = None, pragmas: tuple[str, ...] = ()
 ) -> tuple[dict[str, object], float, float, float]:
     """In a fresh process: the report, wall seconds, CPU seconds and peak RSS added (MiB)."""
+    from sqlalchemy import event
+
     from referral_automation.config import load_config
-    from referral_automation.db.session import session_factory
+    from referral_automation.db.session import get_engine, session_factory
     from referral_automation.services import detect
+
+    if pragmas:  # an experiment: SQLite settings the engine does not (yet) make itself
+
+        @event.listens_for(get_engine(url), "connect")
+        def _tune(dbapi_connection: object, _record: object) -> None:
+            for pragma in pragmas:
+                dbapi_connection.execute(f"PRAGMA {pragma}")  # type: ignore[attr-defined]
 
     config = load_config(ROOT / "config")
     factory = session_factory(url)
@@ -167,6 +178,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of the first run here")
+    parser.add_argument(
+        "--pragma", action="append", default=[], help="SQLite: also run PRAGMA this on connecting (repeatable)"
+    )
     parser.add_argument("--snapshot", help="write the first run's stored outcomes here (to compare versions)")
     parser.add_argument("--work", type=Path, help="keep the template here (reused when present)")
     args = parser.parse_args()
@@ -190,7 +204,9 @@ def main() -> None:
                 with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
                     first = index == 0
                     profile, saved = (args.profile, args.snapshot) if first else (None, None)
-                    report, wall, cpu, peak = pool.submit(run_detect, url, args.batch_size, profile, saved).result()
+                    pragmas = tuple(args.pragma)
+                    job = pool.submit(run_detect, url, args.batch_size, profile, saved, pragmas)
+                    report, wall, cpu, peak = job.result()
             finally:
                 drop(args.database, url)
             scanned = int(report["events_scanned"])  # type: ignore[call-overload]

@@ -108,8 +108,13 @@ def next_events(session: Session, *, after: int, upto: int, limit: int) -> tuple
     return int(count), int(last if last is not None else after)
 
 
-def events_in(session: Session, *, after: int, upto: int, types: Collection[str]) -> list[EventFacts]:
-    """The events of ``types`` with ``after < seq <= upto``, in seq order (others never leave the database)."""
+#: An event as the scan reads it: seq, event id, customer id, type, occurred_at, properties.
+EventRow = tuple[int, str, str, str, datetime, dict[str, Any]]
+
+
+def event_rows(session: Session, *, after: int, upto: int, types: Collection[str]) -> list[EventRow]:
+    """The events of ``types`` with ``after < seq <= upto``, in seq order (others never leave the
+    database), as plain tuples: the scan reads tens of thousands and keeps none."""
     if not types:
         return []
     db = Driver(session)
@@ -121,7 +126,7 @@ def events_in(session: Session, *, after: int, upto: int, types: Collection[str]
     )
     timestamp = db.timestamp_out
     return [
-        EventFacts(event_id, customer_id, kind, timestamp(occurred_at), from_json(properties) or {}, seq)
+        (seq, event_id, customer_id, kind, timestamp(occurred_at), from_json(properties) or {})
         for seq, event_id, customer_id, kind, occurred_at, properties in found
     ]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from referral_automation.config import TriggerRule
 from referral_automation.domain.conditions import compile_condition, evaluate
@@ -37,30 +38,42 @@ def match_event(rules: Iterable[TriggerRule], event: EventFacts, customer: Custo
 
 #: ``match_event`` for one event type's rules, made once: (event, customer) → its moments.
 EventMatcher = Callable[[EventFacts, CustomerFacts], list[MomentCandidate]]
+#: The same for an event given as its parts (event id, customer id, time, properties, seq), so a
+#: scan of many thousand events builds no ``EventFacts`` for them.
+PartsMatcher = Callable[[str, str, datetime, Mapping[str, Any], int | None, CustomerFacts], list[MomentCandidate]]
+
+
+def parts_matcher(rules: Iterable[TriggerRule], event_type: str) -> PartsMatcher:
+    """``match_event`` over the enabled ``rules`` of ``event_type`` for an event of that type given
+    as its parts, the rules' conditions compiled once (detection matches every event of the type
+    against the same few rules)."""
+    compiled = [(rule, compile_condition(rule.when)) for rule in rules if rule.enabled and rule.event == event_type]
+
+    def match(
+        event_id: str,
+        customer_id: str,
+        occurred_at: datetime,
+        properties: Mapping[str, Any],
+        seq: int | None,
+        customer: CustomerFacts,
+    ) -> list[MomentCandidate]:
+        return [
+            MomentCandidate(customer_id, rule.id, event_id, occurred_at, rule.priority, rule.campaign, seq, event_id)
+            for rule, check in compiled
+            if check(properties, customer, occurred_at)
+        ]
+
+    return match
 
 
 def event_matcher(rules: Iterable[TriggerRule], event_type: str) -> EventMatcher:
-    """``match_event`` over the enabled ``rules`` of ``event_type``, their conditions compiled once
-    (detection matches every event of the type against the same few rules)."""
-    compiled = [(rule, compile_condition(rule.when)) for rule in rules if rule.enabled and rule.event == event_type]
+    """``match_event`` over the enabled ``rules`` of ``event_type``, their conditions compiled once."""
+    match_parts = parts_matcher(rules, event_type)
 
     def match(event: EventFacts, customer: CustomerFacts) -> list[MomentCandidate]:
         if event.type != event_type:
             return []
-        return [
-            MomentCandidate(
-                event.customer_id,
-                rule.id,
-                event.event_id,
-                event.occurred_at,
-                rule.priority,
-                rule.campaign,
-                event.seq,
-                event.event_id,
-            )
-            for rule, check in compiled
-            if check(event.properties, customer, event.occurred_at)
-        ]
+        return match_parts(event.event_id, event.customer_id, event.occurred_at, event.properties, event.seq, customer)
 
     return match
 

@@ -136,13 +136,14 @@ def scan_events(
         count, last = repo.next_events(session, after=position, upto=horizon, limit=batch_size)
         if count == 0:
             return ScanResult(0, 0, position, more=False)
-        batch = repo.events_in(session, after=position, upto=last, types=book.event_rules.keys())
-        customers = repo.customer_facts(session, {e.customer_id for e in batch if e.type in book.needs_customer})
+        batch = repo.event_rows(session, after=position, upto=last, types=book.event_rules.keys())
+        customers = repo.customer_facts(session, {e[2] for e in batch if e[3] in book.needs_customer})
         found: list[MomentCandidate] = []
         matchers = book.matchers
-        for event in batch:
+        for seq, event_id, customer_id, kind, occurred_at, properties in batch:
             # Rules that never look at the customer need no customer row: a stand-in will do.
-            found += matchers[event.type](event, customers.get(event.customer_id, NOBODY))
+            customer = customers.get(customer_id, NOBODY)
+            found += matchers[kind](event_id, customer_id, occurred_at, properties, seq, customer)
         rows = [_screen(book, m, now) for m in found]
         inserted = repo.count_new_moments(session, rows)
         repo.set_watermark(session, WATERMARK, last, now=now)

@@ -17,7 +17,7 @@ from referral_automation.config import AllOf, AnyOf, AppConfig, Condition, Guard
 from referral_automation.domain import approval, arms, identity, rules, sendwindow
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.guards import CLOCK_SKEW, GuardCheck, GuardContext, compile_guards, stale_moment
-from referral_automation.domain.rules import EventMatcher, event_matcher
+from referral_automation.domain.rules import PartsMatcher, parts_matcher
 
 #: Stands in for the customer where nothing looks at them (the staleness guard, rules without customer conditions).
 NOBODY = CustomerFacts(customer_id="", email="")
@@ -50,12 +50,14 @@ _NAMESPACE = identity.NAMESPACE.bytes
 
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(identity.NAMESPACE, name))`` without building a ``uuid.UUID`` (a scan derives
-    tens of thousands of ids): SHA-1 of namespace and name, with the version and variant bits set."""
-    digest = bytearray(sha1(_NAMESPACE + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    tens of thousands of ids): SHA-1 of namespace and name, its version nibble set to 5 and the
+    top bits of its variant nibble to ``10``."""
+    h = sha1(_NAMESPACE + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+#: A hex digit with its top two bits replaced by ``10`` (RFC 4122's variant).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def moment_key(customer_id: str, rule_id: str, source_key: str) -> str:
@@ -80,8 +82,8 @@ class RuleBook:
     needs_customer: frozenset[str]
     #: How old a moment of each rule may be (None: its staleness guard is off).
     max_ages: Mapping[str, timedelta | None]
-    #: ``rules.match_event`` for each event type with enabled rules, conditions compiled once.
-    matchers: Mapping[str, EventMatcher]
+    #: ``rules.match_event`` for each event type with enabled rules (events given as their parts).
+    matchers: Mapping[str, PartsMatcher]
     #: ``guards.check_guards`` for each rule's effective guards, compiled once.
     checks: Mapping[str, GuardCheck]
     #: Send times already worked out, by (now, time zone, campaign): a batch shares a handful.
@@ -111,7 +113,7 @@ class RuleBook:
                 rule_id: timedelta(days=g.staleness.max_age_days) if g.staleness.enabled else None
                 for rule_id, g in guards.items()
             },
-            matchers={kind: event_matcher(rules, kind) for kind, rules in by_type.items()},
+            matchers={kind: parts_matcher(rules, kind) for kind, rules in by_type.items()},
             checks={rule_id: compile_guards(g) for rule_id, g in guards.items()},
         )
 

@@ -204,7 +204,12 @@ def test_events_read_through_the_driver_are_the_orm_values(db: sessionmaker[Sess
     orm = typed_events(db)
 
     with db() as session:
-        scanned = repo.events_in(session, after=0, upto=100, types=["nps_submitted"])
+        scanned = [
+            EventFacts(event_id, customer_id, kind, at, properties, seq)
+            for seq, event_id, customer_id, kind, at, properties in repo.event_rows(
+                session, after=0, upto=100, types=["nps_submitted"]
+            )
+        ]
         recent = repo.events_between(
             session, ["ada"], start=TIMES[-1], end=NOW + timedelta(days=1), types={"nps_submitted", "page_viewed"}
         )
