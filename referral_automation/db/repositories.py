@@ -96,15 +96,29 @@ def event_horizon(session: Session) -> int:
 # --------------------------------------------------------------------------- reads
 def next_events(session: Session, *, after: int, upto: int, limit: int) -> tuple[int, int]:
     """How many events the next batch holds (at most ``limit`` with ``after < seq <= upto``) and
-    the last ``seq`` among them (``after`` when there are none)."""
-    batch = (
-        select(events.c.seq)
-        .where(events.c.seq > after, events.c.seq <= upto)
-        .order_by(events.c.seq)
-        .limit(limit)
-        .subquery()
-    )
-    count, last = session.execute(select(func.count(), func.max(batch.c.seq))).one()
+    the last ``seq`` among them (``after`` when there are none).
+
+    Every query looks at a bounded range of ``seq``, starting with ``(after, after + limit]``
+    (which holds the whole batch when no ``seq`` is missing) and doubling while it holds fewer:
+    a query over everything after the watermark costs each batch the whole remaining backlog on
+    PostgreSQL, whose planner picks a bitmap scan and a sort when its statistics lag behind an ingest.
+    """
+    if limit <= 0:
+        return 0, after
+    db = Driver(session)
+    span = limit
+    while True:
+        bound = min(upto, after + span)
+        count, last = db.select(
+            f"SELECT count(*), max(seq) FROM {events.name} WHERE seq > ? AND seq <= ?", (after, bound)
+        )[0]
+        if count >= limit or bound >= upto:
+            break
+        span *= 2
+    if count > limit:  # the range holds more than a batch: its last one is the limit-th
+        query = f"SELECT seq FROM {events.name} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?"
+        ((last,),) = db.select(query, (after, bound, limit - 1))
+        count = limit
     return int(count), int(last if last is not None else after)
 
 

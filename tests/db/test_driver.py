@@ -248,3 +248,23 @@ def test_customers_read_through_the_driver_are_the_orm_values(db: sessionmaker[S
     assert found["ada"].first_purchase_at is not None
     assert found["ada"].first_purchase_at.tzinfo is UTC
     assert isinstance(found["cyd"].lifetime_value, Decimal)
+
+
+def test_a_batch_is_the_first_events_after_the_watermark_whatever_the_gaps(db: sessionmaker[Session]) -> None:
+    """It counts the first events after the watermark and finds the last, with seq gaps anywhere."""
+    seqs = [1, 2, 3, 7, 8, 20, 21, 22, 23, 24, 90, 91, 300]
+    with db() as session, session.begin():
+        for seq in seqs:
+            session.execute(
+                JourneyEvent.__table__.insert(),
+                {"seq": seq, "event_id": f"e{seq}", "customer_id": "ada", "type": "t", "occurred_at": NOW,
+                 "properties": {}, "ingested_at": NOW},
+            )  # fmt: skip
+
+    with db() as session:
+        for after in (0, 1, 3, 5, 8, 24, 91, 300):
+            for upto in (3, 22, 91, 299, 300, 1000):
+                for limit in (1, 2, 3, 5, 100):
+                    batch = [seq for seq in seqs if after < seq <= upto][:limit]
+                    expected = (len(batch), batch[-1] if batch else after)
+                    assert repo.next_events(session, after=after, upto=upto, limit=limit) == expected
