@@ -170,7 +170,7 @@ def run_detect(
     return report.as_dict(), wall, cpu, max(peak, 0.0)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=200_000)
@@ -183,37 +183,46 @@ def main() -> None:
     )
     parser.add_argument("--snapshot", help="write the first run's stored outcomes here (to compare versions)")
     parser.add_argument("--work", type=Path, help="keep the template here (reused when present)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _template(args: argparse.Namespace, work: Path, marker: Path) -> str:
+    if marker.exists():
+        return marker.read_text()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = pool.submit(prepare, args.database, work, args.customers, args.events, args.batch_size)
+        template = job.result()
+    marker.write_text(template)
+    return template
+
+
+def _measure(args: argparse.Namespace, template: str, work: Path, index: int) -> None:
+    """One run on a fresh copy, in a fresh process; prints a line."""
+    url = copy_of(args.database, template, work, index)
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            profile, saved = (args.profile, args.snapshot) if index == 0 else (None, None)
+            job = pool.submit(run_detect, url, args.batch_size, profile, saved, tuple(args.pragma))
+            report, wall, cpu, peak = job.result()
+    finally:
+        drop(args.database, url)
+    scanned = int(report["events_scanned"])  # type: ignore[call-overload]
+    print(
+        f"  run {index + 1}: {wall:6.2f} s wall ({scanned / wall:8,.0f} ev/s), "
+        f"{cpu:6.2f} s CPU ({scanned / cpu:8,.0f} ev/s), peak +{peak:6.1f} MiB  {report}"
+    )
+
+
+def main() -> None:
+    args = _arguments()
     work = args.work or Path(tempfile.mkdtemp(prefix="detect-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    spawn = multiprocessing.get_context("spawn")
     marker = work / f"template-{args.database}.url"
     try:
-        if marker.exists():
-            template = marker.read_text()
-        else:
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                template = pool.submit(
-                    prepare, args.database, work, args.customers, args.events, args.batch_size
-                ).result()
-            marker.write_text(template)
+        template = _template(args, work, marker)
         print(f"{args.database}: {args.events:,} events, {args.customers:,} customers, load {os.getloadavg()[0]:.2f}")
         for index in range(args.repeat):
-            url = copy_of(args.database, template, work, index)
-            try:
-                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                    first = index == 0
-                    profile, saved = (args.profile, args.snapshot) if first else (None, None)
-                    pragmas = tuple(args.pragma)
-                    job = pool.submit(run_detect, url, args.batch_size, profile, saved, pragmas)
-                    report, wall, cpu, peak = job.result()
-            finally:
-                drop(args.database, url)
-            scanned = int(report["events_scanned"])  # type: ignore[call-overload]
-            print(
-                f"  run {index + 1}: {wall:6.2f} s wall ({scanned / wall:8,.0f} ev/s), "
-                f"{cpu:6.2f} s CPU ({scanned / cpu:8,.0f} ev/s), peak +{peak:6.1f} MiB  {report}"
-            )
+            _measure(args, template, work, index)
     finally:
         if args.work is None:
             if marker.exists() and args.database == "postgresql":

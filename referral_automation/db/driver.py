@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column
+from sqlalchemy import Column, Table
 from sqlalchemy.orm import Session
 
 #: Values per ``IN (…)`` list on SQLite: well below its bound-parameter limit (32,766).
@@ -84,6 +84,24 @@ def _unchanged(value: Any) -> Any:
     return value
 
 
+class Timestamps:
+    """``Driver.timestamp_in`` remembering its last value: a batch's rows share one ``detected_at``."""
+
+    def __init__(self, convert: Callable[[datetime], Any]) -> None:
+        self._convert = convert
+        self._last: tuple[datetime, Any] | None = None
+
+    def __call__(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        last = self._last
+        if last is not None and last[0] is value:
+            return last[1]
+        converted = self._convert(value)
+        self._last = (value, converted)
+        return converted
+
+
 class Driver:
     """The session's DBAPI connection, with the few statement shapes detection needs.
 
@@ -109,6 +127,10 @@ class Driver:
             return _unchanged
         processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
         return processor if processor is not None else _unchanged
+
+    def timestamps_in(self) -> Timestamps:
+        """A converter of one column's datetimes to parameters (see ``Timestamps``)."""
+        return Timestamps(self.timestamp_in)
 
     def any_of(self, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
         """``IN (?, …)`` (SQLite) or ``= ANY(?)`` (PostgreSQL) over a short list, with its parameters."""
@@ -157,6 +179,17 @@ class Driver:
                     copy.write_row(row)
         finally:
             cursor.close()
+
+    def staged_insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str) -> str:
+        """PostgreSQL: ``COPY`` ``rows`` into a temporary copy of ``table`` (emptied at commit) and
+        return the one ``INSERT … SELECT`` (ending in ``tail``) that moves them over. The ingest
+        measured this twice as fast as ``unnest`` of column arrays, and psycopg spends a third of
+        the CPU on it (COPY rows need no arrays built)."""
+        stage = f"referral_stage_{table.name}"
+        names = ", ".join(columns)
+        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+        self.copy_rows(f"COPY {stage} ({names}) FROM STDIN", rows)
+        return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {tail}"
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement per row (SQLite); the rows they changed in all."""

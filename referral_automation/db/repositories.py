@@ -1,7 +1,9 @@
-"""Core (not ORM) reads and writes of detection, in batches.
+"""Reads and writes of detection, in batches.
 
-Detection handles tens of thousands of events a second, so these functions select plain rows with
-SQLAlchemy Core and turn them into the domain's frozen values; nothing here builds ORM objects.
+Detection handles tens of thousands of events a second, so nothing here builds ORM objects: the
+once-a-batch statements use SQLAlchemy Core, and the statements that carry thousands of rows go
+to the driver as plain tuples (``db.driver``: SQLite ``executemany``, PostgreSQL ``COPY``), read
+rows turning straight into the domain's frozen values.
 They never commit: the calling service owns the transaction (``with session.begin():``).
 """
 
@@ -297,42 +299,8 @@ _REQUEST_DEFAULTS = {"followups_sent": 0, "attempts": 0}
 def _moment_tuples(db: Driver, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Moment rows as the driver takes them, in ``MOMENT_COLUMNS`` order (both timestamps converted)."""
     values = itemgetter(*MOMENT_COLUMNS)
-    occurred, detected = _Timestamps(db), _Timestamps(db)
+    occurred, detected = db.timestamps_in(), db.timestamps_in()
     return [(*row[:5], occurred(row[5]), detected(row[6]), *row[7:]) for row in map(values, rows)]
-
-
-class _Timestamps:
-    """``Driver.timestamp_in`` that remembers its last value: a batch shares one ``detected_at``."""
-
-    def __init__(self, db: Driver) -> None:
-        self._convert = db.timestamp_in
-        self._last: tuple[datetime, Any] | None = None
-
-    def __call__(self, value: datetime | None) -> Any:
-        if value is None:
-            return None
-        last = self._last
-        if last is not None and last[0] is value:
-            return last[1]
-        converted = self._convert(value)
-        self._last = (value, converted)
-        return converted
-
-
-def _staged_insert(db: Driver, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], tail: str) -> str:
-    """PostgreSQL: ``COPY`` a batch into a temporary copy of ``table`` (it empties itself at commit)
-    and return the one ``INSERT … SELECT`` (ending in ``tail``) that moves it over. The ingest
-    measured this twice as fast as ``unnest`` of column arrays; here it also costs the client a
-    third of the CPU (psycopg writes COPY rows without building arrays)."""
-    stage = f"referral_stage_{table.name}"
-    names = ", ".join(columns)
-    db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
-    db.copy_rows(f"COPY {stage} ({names}) FROM STDIN", rows)
-    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {tail}"
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def count_new_moments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -342,7 +310,7 @@ def count_new_moments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     db = Driver(session)
     values = _moment_tuples(db, rows)
     if db.postgres:
-        return db.execute(_staged_insert(db, moments, MOMENT_COLUMNS, values, "ON CONFLICT DO NOTHING"))
+        return db.execute(db.staged_insert(moments, MOMENT_COLUMNS, values, "ON CONFLICT DO NOTHING"))
     marks = ", ".join("?" * len(MOMENT_COLUMNS))
     sql = f"INSERT INTO {moments.name} ({', '.join(MOMENT_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     return db.execute_many(sql, values)
@@ -366,7 +334,7 @@ def decide_moments(session: Session, rows: Sequence[tuple[str, str, str | None, 
             f"UPDATE {moments.name} AS m SET outcome = u.outcome, blocked_by = u.blocked_by, reason = u.reason"
             " FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(id, outcome, blocked_by, reason)"
             " WHERE m.id = u.id AND m.outcome = 'candidate'",
-            _columns(rows, 4),
+            [list(column) for column in zip(*rows, strict=True)],
         )
         return
     db.execute_many(
@@ -380,7 +348,7 @@ def insert_requests(session: Session, rows: Sequence[dict[str, Any]]) -> list[tu
     if not rows:
         return []
     db = Driver(session)
-    expires, scheduled, created, updated = (_Timestamps(db) for _ in range(4))
+    expires, scheduled, created, updated = (db.timestamps_in() for _ in range(4))
     defaults = tuple(_REQUEST_DEFAULTS.values())
     values = [
         (*row[:11], expires(row[11]), scheduled(row[12]), created(row[13]), updated(row[14]), *defaults)
@@ -388,7 +356,7 @@ def insert_requests(session: Session, rows: Sequence[dict[str, Any]]) -> list[tu
     ]
     columns = (*REQUEST_COLUMNS, *_REQUEST_DEFAULTS)
     if db.postgres:
-        sql = _staged_insert(db, requests, columns, values, "ON CONFLICT (id) DO NOTHING RETURNING id, status")
+        sql = db.staged_insert(requests, columns, values, "ON CONFLICT (id) DO NOTHING RETURNING id, status")
         return [(row_id, status) for row_id, status in db.select(sql)]
     # This transaction is SQLite's only writer (BEGIN IMMEDIATE): the ids not there before are the ones inserted.
     query = f"SELECT id FROM {requests.name} WHERE id {db.IN_LIST}"
