@@ -136,7 +136,7 @@ def event_rows(session: Session, *, after: int, upto: int, types: Collection[str
     db = Driver(session)
     kinds, kind_params = db.any_of(sorted(types))
     found = db.select(
-        f"SELECT seq, event_id, customer_id, type, occurred_at, properties FROM {events.name}"
+        f"SELECT seq, event_id, customer_id, type, occurred_at, {db.json_text('properties')} FROM {events.name}"
         f" WHERE seq > ? AND seq <= ? AND type {kinds} ORDER BY seq",
         (after, upto, *kind_params),
     )
@@ -258,7 +258,7 @@ def events_between(
     db = Driver(session)
     kinds, kind_params = db.any_of(sorted(types))
     query = (
-        f"SELECT event_id, customer_id, type, occurred_at, properties FROM {events.name}"
+        f"SELECT event_id, customer_id, type, occurred_at, {db.json_text('properties')} FROM {events.name}"
         f" WHERE customer_id {db.IN_LIST} AND occurred_at BETWEEN ? AND ? AND type {kinds}"
         " ORDER BY customer_id, occurred_at, seq"
     )
