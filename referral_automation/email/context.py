@@ -205,6 +205,35 @@ CONTEXT_NAMES = frozenset(
 )  # fmt: skip
 
 
+SharedViews = tuple[IncentiveView, CampaignView, PersonView, PersonView]
+#: The views every email of one (campaign, incentive, locale) shares, by the campaign object's id.
+_SHARED: dict[tuple[int, str, str, str], tuple[Campaign, SharedViews]] = {}
+
+
+def _shared_views(campaign_id: str, campaign: Campaign, incentive_id: str, email_locale: str) -> SharedViews:
+    """The same view objects for every email of a group: the renderer keys skeletons by them once.
+
+    Templates cannot change a view (the sandbox is immutable), so sharing them is safe; the
+    campaign object is kept with them, so a new configuration never meets an old view.
+    """
+    key = (id(campaign), campaign_id, incentive_id, email_locale)
+    known = _SHARED.get(key)
+    if known is not None and known[0] is campaign:
+        return known[1]
+    sender = campaign.sender
+    reply_to = campaign.reply_to or sender
+    views = (
+        incentive_view(campaign.incentive(incentive_id), email_locale),
+        CampaignView(campaign_id, campaign.name, campaign.landing_page),
+        PersonView(sender.name, sender.email),
+        PersonView(reply_to.name, reply_to.email),
+    )
+    if len(_SHARED) >= 256:
+        _SHARED.clear()
+    _SHARED[key] = (campaign, views)
+    return views
+
+
 def build_context(
     *,
     campaign_id: str,
@@ -223,8 +252,7 @@ def build_context(
     """
     base = public_base_url.rstrip("/")
     after_days = campaign.follow_ups.after_days
-    sender = campaign.sender
-    reply_to = campaign.reply_to or sender
+    incentive, campaign_view, sender, reply_to = _shared_views(campaign_id, campaign, request.incentive, email_locale)
     person = customer_view(customer, request.moment_occurred_at)
     return {
         "customer": person,
@@ -234,12 +262,12 @@ def build_context(
             occurred_at=request.moment_occurred_at,
             properties=dict(request.moment_properties),
         ),
-        "incentive": incentive_view(campaign.incentive(request.incentive), email_locale),
+        "incentive": incentive,
         "referral": ReferralView(request.code, f"{base}/r/{request.code}"),
         "unsubscribe_link": f"{base}/u/{request.unsubscribe_token}",
-        "campaign": CampaignView(campaign_id, campaign.name, campaign.landing_page),
-        "sender": PersonView(sender.name, sender.email),
-        "reply_to": PersonView(reply_to.name, reply_to.email),
+        "campaign": campaign_view,
+        "sender": sender,
+        "reply_to": reply_to,
         "variant": request.variant,
         "request_id": request.id,
         "step": sequence_step,

@@ -16,13 +16,14 @@ point (see ``inlining``), so rendering an email costs three template renders and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
@@ -37,6 +38,7 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
+from referral_automation.email import skeleton
 from referral_automation.email.context import VIEW_TYPES, IntroductionView, locale_chain
 from referral_automation.email.inlining import (
     InlinedSource,
@@ -60,6 +62,8 @@ PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
 _MISSING = object()
 #: Reused ``_context/`` renderings kept at most (per renderer).
 _REUSED_LIMIT = 1000
+#: Groups of skeletons kept at most (per renderer).
+_SKELETON_LIMIT = 2000
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
 
@@ -134,6 +138,27 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return value
 
 
+class _SkeletonSandbox(_Sandbox):
+    """The sandbox a skeleton renders in: slots print as markers and refuse everything else."""
+
+    plain_types = _Sandbox.plain_types | {skeleton.SlotModule}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is skeleton.Slot:
+            raise skeleton.Unknowable
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is skeleton.Slot or type(argument) is skeleton.Slot:
+            raise skeleton.Unknowable
+        return super().getitem(obj, argument)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if type(__obj) is skeleton.Slot or skeleton._has_slot(args, kwargs):
+            raise skeleton.Unknowable
+        return super().call(__context, __obj, *args, **kwargs)
+
+
 @pass_context
 def _localized(context: Context, name: str) -> str:
     """``localized("_partials/copy.txt")``: the partial in the email's locale, if it has one."""
@@ -154,6 +179,11 @@ class _InliningLoader(FileSystemLoader):
         self.renderer = renderer
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = self._source(environment, template)
+        self.renderer.sources[template] = (source, filename)
+        return source, filename, uptodate
+
+    def _source(self, environment: Any, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
         renderer = self.renderer
         renderer.filenames.add(filename)
@@ -168,10 +198,23 @@ class _InliningLoader(FileSystemLoader):
         return inlined.source, filename, lambda: True
 
 
+class _LoadedLoader(BaseLoader):
+    """The sources the renderer loaded when it was built (skeletons never see a later edit)."""
+
+    def __init__(self, renderer: EmailRenderer) -> None:
+        self.renderer = renderer
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        found = self.renderer.sources.get(template)
+        if found is None:
+            raise TemplateNotFound(template)
+        return found[0], found[1], lambda: True
+
+
 class EmailRenderer:
     """Compiles every template under ``templates_dir`` once and renders emails from them."""
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, *, skeletons: bool = True) -> None:
         self.templates_dir = Path(templates_dir)
         stylesheet = self.templates_dir / STYLESHEET
         self.css = strip_css_comments(stylesheet.read_text(encoding="utf-8")) if stylesheet.is_file() else ""
@@ -180,19 +223,23 @@ class EmailRenderer:
         self.inline_each_email = False
         self.filenames: set[str] = set()
         self.line_maps: dict[str, InlinedSource] = {}
-        self.env = _Sandbox(
-            loader=_InliningLoader(self),
-            undefined=StrictUndefined,
-            autoescape=lambda name: bool(name and name.endswith(".html")),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-            cache_size=-1,
-        )
+        #: (source as compiled, file name) of every template loaded, by name.
+        self.sources: dict[str, tuple[str, str]] = {}
+        self.env = self._sandbox(_Sandbox, loader=_InliningLoader(self))
         self.files = self._list_files()
         self.env.template_names = frozenset(self.files)
         self.env.globals.update(mailto=mailto, localized=_localized)
         self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
+        #: Parts rendered once per group of customers and filled in per email (see ``skeleton``).
+        self.skeletons = skeletons
+        self.skeleton_env = self._sandbox(_SkeletonSandbox, loader=_LoadedLoader(self), finalize=skeleton.finalize)
+        self.skeleton_env.template_names = self.env.template_names
+        self.skeleton_env.globals = self.env.globals
+        self.skeleton_env.filters = {n: skeleton.guard(f, n) for n, f in self.env.filters.items()}
+        self.skeleton_env.tests = {n: skeleton.guard(f, n) for n, f in self.env.tests.items()}  # type: ignore[arg-type]
+        self._planner = skeleton.Planner(self.env.globals)
+        self._skeletons: dict[tuple[Any, ...], dict[str, skeleton.Skeleton | None]] = {}
+        self._skeletal: dict[str, bool] = {}
         self._templates: dict[str, Template] = {}
         self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
         self._context_resolved: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
@@ -201,6 +248,17 @@ class EmailRenderer:
         self._context_values: dict[tuple[Any, ...], Any] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
+
+    def _sandbox(self, kind: type[_Sandbox], **options: Any) -> _Sandbox:
+        return kind(
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
+            **options,
+        )
 
     # ------------------------------------------------------------------ files and locales
     def _list_files(self) -> dict[str, TemplateFile]:
@@ -264,12 +322,14 @@ class EmailRenderer:
         self._context_resolved[key] = tuple(found)
         return self._context_resolved[key]
 
-    def add_context(self, template: str, chosen: str, variables: dict[str, Any]) -> None:
+    def add_context(self, template: str, chosen: str, variables: dict[str, Any]) -> frozenset[str]:
         """Render the email's ``_context/`` files into ``variables``, each seeing those before it.
 
         A file that reads only plain values (the layout's words read none) is rendered once per
         set of those values and reused: it cannot differ between two emails that agree on them.
+        Returns the names of the files rendered for this email alone (not reusable).
         """
+        fresh = []
         for name, file in self.context_files(template, chosen):
             key = self._reuse_key(file, variables)
             value = self._context_values.get(key) if key is not None else None
@@ -280,7 +340,10 @@ class EmailRenderer:
                     if len(self._context_values) >= _REUSED_LIMIT:  # a file reading request_id never repeats
                         self._context_values.clear()
                     self._context_values[key] = value
+                else:
+                    fresh.append(name)
             variables[name] = value
+        return frozenset(fresh)
 
     def _reuse_key(self, file: str, variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """(file, the values it reads) when all are plain scalars or pure globals, else None."""
@@ -328,10 +391,10 @@ class EmailRenderer:
         """
         chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
-        self.add_context(template, chosen, variables)
-        subject = self._run(subject_name, variables)
-        html = self._run(html_name, variables)
-        text = self._run(text_name, variables)
+        parts = self._parts(variables, self.add_context(template, chosen, variables))
+        subject = parts(subject_name)
+        html = parts(html_name)
+        text = parts(text_name)
         if self.inline_each_email:
             html = self.inliner.inline(html)
         return RenderedEmail(subject=" ".join(subject.split()), html=html, text=tidy_text(text))
@@ -340,8 +403,59 @@ class EmailRenderer:
         """Only the subject of ``template`` (follow-ups quote the first email's)."""
         chosen, (subject_name, _, _) = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
-        self.add_context(template, chosen, variables)
-        return " ".join(str(self._run(subject_name, variables)).split())
+        parts = self._parts(variables, self.add_context(template, chosen, variables))
+        return " ".join(parts(subject_name).split())
+
+    # ------------------------------------------------------------------ skeletons
+    def _parts(self, variables: dict[str, Any], fresh: frozenset[str]) -> Callable[[str], str]:
+        """Renders one part of this email: from its group's skeleton when there is one (see ``skeleton``)."""
+        plan = self._planner.plan(variables, fresh) if self.skeletons else None
+        if plan is None:
+            return lambda name: str(self._run(name, variables))
+        group = self._skeletons.get(plan.key)
+        if group is None:
+            if len(self._skeletons) >= _SKELETON_LIMIT:  # keys holding per-email values never repeat
+                self._skeletons.clear()
+            group = self._skeletons[plan.key] = {}
+
+        def part(name: str) -> str:
+            found = group.get(name, _MISSING)
+            if found is _MISSING:
+                found = group[name] = self._skeleton(name, plan)
+            if found is None:
+                return str(self._run(name, variables))
+            assert isinstance(found, skeleton.Skeleton)
+            return found.fill(plan.values)
+
+        return part
+
+    def _skeleton(self, name: str, plan: skeleton.Plan) -> skeleton.Skeleton | None:
+        """``name`` rendered over slots, or None when the template does something slots cannot follow.
+
+        Any error counts as None: the ordinary render that follows reports it with path and line.
+        """
+        if not self._skeletal_file(name):
+            return None
+        try:
+            template = self.skeleton_env.get_template(name)
+            context = template.new_context(plan.build(), shared=True)
+            return skeleton.render_skeleton(lambda: self.skeleton_env.concat(template.root_render_func(context)))
+        except Exception:  # see the docstring
+            return None
+
+    def _skeletal_file(self, name: str) -> bool:
+        """Whether ``name`` and the layouts it extends never capture printed output (``skeleton.capturing``)."""
+        known = self._skeletal.get(name)
+        if known is None:
+            self._skeletal[name] = False  # a template extending itself stops here
+            try:
+                tree = self.env.parse(self.sources[name][0])
+            except Exception:  # the ordinary render reports it
+                return False
+            parents = None if skeleton.capturing(tree) else skeleton.parent_names(tree)
+            known = parents is not None and all(self._skeletal_file(parent) for parent in parents)
+            self._skeletal[name] = known
+        return known
 
     def problems_rendering(self, template: str, locale: str | None, context: Mapping[str, Any]) -> list[Problem]:
         """Every problem rendering ``template`` meets, each file on its own (one error hides no other)."""
