@@ -1,8 +1,11 @@
-"""SQL of the send path (Core, batched): bulk updates by id, message rows, provider evidence.
+"""SQL of the send path (batched): bulk updates by id, message rows, provider evidence.
 
 Nothing here commits: the calling service owns the transaction (``with session.begin():``).
 Every write is one ``executemany`` per shape of row, which is what lets the send benchmark reach
-thousands of messages a second on SQLite.
+thousands of messages a second on SQLite. The writes of every batch (``bulk_update``,
+``insert_message_rows``) go to the driver as plain tuples (``db.driver``): SQLAlchemy's compiling
+and per-row parameter processing cost more than SQLite's own work. Each value is converted as
+the column's type would convert it (tests/services/test_send_store.py compares the stored rows).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import bindparam
 
+from referral_automation.db.driver import Driver
 from referral_automation.db.models import AuditEntry, Message, ReferralRequest, Response, Suppression
 from referral_automation.db.session import is_postgres
+from referral_automation.db.types import UTCDateTime
 from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER
 
 requests_table: Table = ReferralRequest.__table__  # type: ignore[assignment]
@@ -48,26 +52,62 @@ def bulk_update(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     ``UPDATE … WHERE id IN (…)``; the rest one ``executemany`` per set of columns. Per-row
     parameter processing is most of the cost of a send on SQLite, so this matters.
     """
+    if not rows:
+        return
     same_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
     for row in rows:
         # Rows of one caller list their columns in one order: no sort needed to group them.
         key = tuple(item for item in row.items() if item[0] != "id")
         same_values.setdefault(key, []).append(row["id"])
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    connection = session.connection()
+    driver = Driver(session)
+    values = _Values(driver, table)
+    by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for key, ids in same_values.items():
+        columns = tuple(column for column, _ in key)
         if len(ids) == 1:
-            by_shape.setdefault(tuple(column for column, _ in key), []).append({"v_id": ids[0], **_prefixed(key)})
+            by_shape.setdefault(columns, []).append((*values.row(key), ids[0]))
             continue
+        assignments, bound = _assignments(table, columns), values.row(key)
         for part in chunks(ids):
-            connection.execute(update(table).where(table.c.id.in_(part)).values(dict(key)))
+            in_list, listed = driver.any_of(part)
+            driver.execute(f"UPDATE {table.name} SET {assignments} WHERE id {in_list}", (*bound, *listed))
     for columns, group in by_shape.items():
-        values: dict[str, Any] = {column: bindparam(f"v_{column}") for column in columns}
-        connection.execute(update(table).where(table.c.id == bindparam("v_id")).values(values), group)
+        driver.execute_many(f"UPDATE {table.name} SET {_assignments(table, columns)} WHERE id = ?", group)
 
 
-def _prefixed(items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return {f"v_{column}": value for column, value in items}
+def _assignments(table: Table, columns: Sequence[str]) -> str:
+    return ", ".join(f"{table.c[column].name} = ?" for column in columns)
+
+
+class _Values:
+    """Python values to driver parameters, column by column, as the columns' types convert them.
+
+    ``UTCDateTime`` goes through the driver's timestamp conversion (remembering the last value: a
+    batch's rows share ``now``); every other type through SQLAlchemy's own bind processor, if any.
+    """
+
+    def __init__(self, driver: Driver, table: Table) -> None:
+        self.driver = driver
+        self.table = table
+        self._converters: dict[str, Any] = {}
+
+    def converter(self, column: str) -> Any:
+        found = self._converters.get(column)
+        if found is None:
+            kind = self.table.c[column].type
+            if isinstance(kind, UTCDateTime):
+                found = self.driver.timestamps_in()
+            else:
+                found = kind.dialect_impl(self.driver.dialect).bind_processor(self.driver.dialect) or _same
+            self._converters[column] = found
+        return found
+
+    def row(self, items: Sequence[tuple[str, Any]]) -> tuple[Any, ...]:
+        return tuple([self.converter(column)(value) for column, value in items])
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def suppressed_addresses(session: Session, emails: Collection[str]) -> set[str]:
@@ -131,8 +171,18 @@ def _provider_id(details: Any) -> str | None:
 
 def insert_message_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """New ``sending`` rows; a row already there (same id or same request and step) is kept as it is."""
-    if rows:
-        session.execute(dialect_insert(session, messages_table).on_conflict_do_nothing(), list(rows))
+    if not rows:
+        return
+    driver = Driver(session)
+    values = _Values(driver, messages_table)
+    by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_shape.setdefault(tuple(row), []).append(values.row(tuple(row.items())))
+    for columns, group in by_shape.items():
+        names = ", ".join(messages_table.c[column].name for column in columns)
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {messages_table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        driver.execute_many(sql, group)
 
 
 def insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
