@@ -100,7 +100,8 @@ class Moment(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    # No index of its own: the unique (customer_id, rule_id, source_key) index leads with it.
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
     rule_id: Mapped[str] = mapped_column(String(100))
     source_key: Mapped[str] = mapped_column(String(200))
     event_seq: Mapped[int | None] = mapped_column(BigId)
