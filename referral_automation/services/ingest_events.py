@@ -35,16 +35,21 @@ from referral_automation.services.event_store import EventTransaction, event_tra
 from referral_automation.services.readers import (
     MAX_LINE_BYTES,
     IngestReport,
+    LineBatch,
     ProblemCallback,
     ProgressCallback,
     RejectLog,
     default_rejects_path,
     file_size,
     open_input,
+    read_line_batches,
     read_lines,
 )
 
-DEFAULT_BATCH_SIZE = 5000
+#: Lines per transaction. Each commit writes every index page its rows touched, and events of
+#: random customers touch pages all over the (customer_id, occurred_at) index: 20,000 lines per
+#: commit measured 1.4x the throughput of 5,000 at a million events (benchmarks/README.md).
+DEFAULT_BATCH_SIZE = 20_000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
 MAX_BATCH_BYTES = 4 << 20
 #: Known customer ids kept between batches (cleared when full, so memory stays bounded).
@@ -80,10 +85,10 @@ def ingest_events_file(
         ingest = _EventIngest(session_factory, checker, log, now=now, batch_size=batch_size)
         ingest.locator = _FileLocator(path, checker)
         try:
-            for number, data, end_offset, too_long in read_lines(handle):
-                if ingest.add_line(number, data, end_offset, too_long) and on_progress is not None:
-                    on_progress(end_offset)
-            ingest.flush()
+            for lines in read_line_batches(handle, max_lines=batch_size, max_bytes=MAX_BATCH_BYTES):
+                ingest.add_lines(lines)
+                if on_progress is not None:
+                    on_progress(lines.end_offset)
         finally:
             log.close()
     if on_progress is not None:
@@ -180,33 +185,33 @@ class _EventIngest:
         self.known_customers: set[str] = set()
         self.locator: _FileLocator | None = None
         self.run_start_seq: int | None = None
-        #: End of the last line read and its number (where the next batch of a file starts).
-        self.offset = 0
-        self.line_number = 0
 
-    def add_line(self, number: int, data: bytes, end_offset: int, too_long: bool) -> bool:
-        """One line of a file; True if it completed a batch, which was then written.
+    def add_lines(self, lines: LineBatch) -> None:
+        """A batch of a file's lines, checked in one tight loop and written at once.
 
         The batch remembers the bytes it spans, so the locator can read them again.
         """
+        self.flush()
         batch = self.batch
-        if batch.count == 0:
-            batch.start_offset, batch.start_line = self.offset, self.line_number + 1
-        batch.end_offset = self.offset = end_offset
-        self.line_number = number
-        batch.size += len(data)
-        if too_long:
-            reason = f"line is longer than {MAX_LINE_BYTES} bytes"
-            batch.rejects.append((batch.count, self.source, number, reason, data + b"..."))
-        else:
+        batch.start_offset, batch.start_line, batch.end_offset = lines.start_offset, lines.start_line, lines.end_offset
+        batch.count, batch.size = len(lines.lines), lines.size
+        parse, check, source = self.checker.parse, self.checker.check, self.source
+        rows, rejects, first_of = batch.rows, batch.rejects, batch.first_of
+        for position, (number, data, too_long) in enumerate(lines.lines):
+            if too_long:
+                rejects.append((position, source, number, f"line is longer than {MAX_LINE_BYTES} bytes", data + b"..."))
+                continue
             try:
-                self._keep(self.source, number, data, self.checker.check(self.checker.parse(data)))
+                row = check(parse(data))
             except RecordError as bad:
-                batch.rejects.append((batch.count, self.source, number, str(bad), data))
-        batch.count += 1
-        if batch.count >= self.batch_size or batch.size >= MAX_BATCH_BYTES:
-            return self.flush()
-        return False
+                rejects.append((position, source, number, str(bad), data))
+                continue
+            first_position, first_line = first_of.setdefault(row[0], (position, number))
+            if first_position == position:
+                rows.append((position, source, number, data, row))
+            else:
+                rejects.append((position, source, number, _duplicate(row[0], first_line), data))
+        self.flush()
 
     def add_record(self, source: str, line: int, record: EventRecord) -> None:
         """One record from a non-file source: a mapping, or a JSON text."""
