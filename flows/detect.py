@@ -20,6 +20,7 @@ from flows.runtime import DATABASE_RETRIES, utc
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.session import session_factory
 from referral_automation.services.detect import (
+    DEFAULT_BATCH_SIZE,
     DecisionResult,
     DetectionReport,
     ScanResult,
@@ -53,7 +54,7 @@ def decide_task(database_url: str, config: AppConfig, now: datetime, after: str,
 
 
 @flow(name="detect-moments", description="Journey events in, moments of truth and referral requests out.")
-def detect_flow(now: datetime | None = None, batch_size: int = 5000) -> dict[str, Any]:
+def detect_flow(now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
     """Scan new journey events for moments of truth and turn the best of each customer into a request."""
     at = utc(now)
     settings = load_settings()

@@ -198,11 +198,36 @@ def test_an_earlier_request_within_90_days_blocks_unless_nobody_was_asked(
 
 
 def test_a_moment_older_than_7_days_is_stale(db: sessionmaker[Session]) -> None:
-    """It records a moment of 8 days ago as blocked by staleness."""
+    """It counts a moment of 8 days ago as blocked by staleness and records no row for it."""
     add_customer(db, "ada")
     add_event(db, "ada", "nps_submitted", at=NOW - 8 * DAY, score=10)
 
-    assert "8 days old" in _blocked(db, "staleness")
+    report = detect(db)
+
+    assert (report.candidates, report.requests_created, report.blocked) == (0, 0, {"staleness": 1})
+    assert moments(db) == []
+    assert requests(db) == []
+
+
+def test_a_moment_of_7_days_ago_is_still_fresh(db: sessionmaker[Session]) -> None:
+    """It asks for a moment just inside the staleness age."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "nps_submitted", at=NOW - 7 * DAY + HOUR, score=10)
+
+    report = detect(db)
+
+    assert (report.candidates, report.requests_created, report.blocked) == (1, 1, {})
+
+
+def test_a_moment_dated_in_the_future_is_blocked_by_staleness(db: sessionmaker[Session]) -> None:
+    """It does not ask for a moment from the future (a source's clock is wrong); it counts it."""
+    add_customer(db, "ada")
+    add_event(db, "ada", "nps_submitted", at=NOW + DAY, score=10)
+
+    report = detect(db)
+
+    assert (report.requests_created, report.blocked) == (0, {"staleness": 1})
+    assert moments(db) == []
 
 
 def test_several_moments_give_one_request_for_the_highest_priority(db: sessionmaker[Session]) -> None:
@@ -231,7 +256,7 @@ def test_a_blocked_best_moment_leaves_the_next_one_to_ask(db: sessionmaker[Sessi
 
     assert (report.requests_created, report.blocked, report.superseded) == (1, {"staleness": 1}, 0)
     outcomes = [(m["rule_id"], m["outcome"], m["blocked_by"]) for m in moments(db)]
-    assert outcomes == [("nps_promoter", "blocked", "staleness"), ("milestone", "requested", None)]
+    assert outcomes == [("milestone", "requested", None)]
 
 
 @pytest.mark.parametrize(
