@@ -71,11 +71,11 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_stage(stage: str, url: str, data: str, batch_size: int) -> tuple[int, float, float, str]:
+def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[int, float, float, str]:
     """One stage in this (fresh) process: (rows, seconds, peak RSS added in MiB, note)."""
     from referral_automation.config import load_config
     from referral_automation.db.session import session_factory
-    from referral_automation.services import detect, ingest
+    from referral_automation.services import detect, ingest, ingest_events
 
     config = load_config(ROOT / "config")
     factory = session_factory(url)
@@ -88,14 +88,15 @@ def run_stage(stage: str, url: str, data: str, batch_size: int) -> tuple[int, fl
         report = ingest.ingest_customers_file(factory, folder / "customers.csv", now=NOW, batch_size=2000)
         rows, note = report.read, f"{report.inserted:,} inserted, {report.rejected} rejected"
     elif stage in ("ingest events", "re-ingest events"):
-        report = ingest.ingest_events_file(factory, config, folder / "events.jsonl", now=NOW, batch_size=batch_size)
+        lines = batch_size or ingest_events.DEFAULT_BATCH_SIZE
+        report = ingest.ingest_events_file(factory, config, folder / "events.jsonl", now=NOW, batch_size=lines)
         rows = report.read
         note = f"{report.inserted:,} inserted, {report.duplicates:,} known, {report.rejected} rejected"
     elif stage == "insert only (floor)":
         rows, seconds, peak = _insert_only(factory, config, folder / "events.jsonl", batch_size)
         return rows, seconds, peak, "the same rows, parsed beforehand: the database's share"
     elif stage == "detect":
-        detection = detect.detect_moments(factory, config, now=NOW, batch_size=batch_size)
+        detection = detect.detect_moments(factory, config, now=NOW, batch_size=batch_size or detect.DEFAULT_BATCH_SIZE)
         rows = detection.events_scanned
         note = f"{detection.candidates:,} moments, {detection.requests_created:,} requests"
     else:
@@ -104,12 +105,14 @@ def run_stage(stage: str, url: str, data: str, batch_size: int) -> tuple[int, fl
     return rows, seconds, max(_peak_mib() - baseline, 0.0), note
 
 
-def _insert_only(factory: Any, config: Any, path: Path, batch_size: int) -> tuple[int, float, float]:
+def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
     """The ingest's database work alone: rows checked in advance, then written batch by batch."""
     from referral_automation.services.event_checks import EventChecker
     from referral_automation.services.event_store import event_transaction
+    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
     from referral_automation.services.readers import read_lines
 
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
     checker = EventChecker(config.events)
     with path.open("rb") as handle:
         rows = [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
@@ -121,7 +124,7 @@ def _insert_only(factory: Any, config: Any, path: Path, batch_size: int) -> tupl
     return len(rows), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
 
 
-def _in_fresh_process(stage: str, url: str, data: Path, batch_size: int) -> tuple[int, float, float, str]:
+def _in_fresh_process(stage: str, url: str, data: Path, batch_size: int | None) -> tuple[int, float, float, str]:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(run_stage, stage, url, str(data), batch_size).result()
 
@@ -184,7 +187,7 @@ def generate_data(folder: Path, customers: int, events: int) -> StageResult:
 
 
 def run_pipeline(
-    kind: str, data: Path, work: Path, stages: list[str], batch_size: int, *, floor: bool = False
+    kind: str, data: Path, work: Path, stages: list[str], batch_size: int | None, *, floor: bool = False
 ) -> list[StageResult]:
     database = Database(kind, work)
     results = []
@@ -200,7 +203,7 @@ def run_pipeline(
     return results
 
 
-def _floor(kind: str, data: Path, work: Path, batch_size: int) -> StageResult:
+def _floor(kind: str, data: Path, work: Path, batch_size: int | None) -> StageResult:
     """The insert-only stage, on its own fresh database with the same customers."""
     database = Database(kind, work)
     try:
@@ -235,7 +238,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="lines or events per transaction (default: each service's own)"
+    )
     parser.add_argument("--scale", action="store_true", help="ingest two sizes (a quarter and all the events)")
     parser.add_argument("--no-detect", action="store_true", help="ingest only")
     parser.add_argument("--no-floor", action="store_true", help="skip the insert-only comparison")
