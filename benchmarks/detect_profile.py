@@ -175,7 +175,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=10_000, help="events per batch (detection's default)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of the first run here")
     parser.add_argument(
