@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -188,12 +189,36 @@ def test_make_sender_picks_the_outbox(tmp_path: Path) -> None:
     assert sender.directory == tmp_path
 
 
-def test_ascii_bodies_go_as_they_are_and_others_quoted_printable() -> None:
-    """It writes short-lined ASCII parts as 7bit text and non-ASCII or long-lined parts as quoted-printable."""
+def test_ascii_bodies_go_as_they_are_and_others_encoded() -> None:
+    """It writes short-lined ASCII parts as 7bit, other text as quoted-printable and other HTML as base64."""
     ascii_text = outgoing(text="Hello Ann,\nreply OK.\n", html="<p>" + "x" * 1200 + "</p>")
     parts = list(parse(render_eml(ascii_text, date=NOW)).iter_parts())
-    assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "quoted-printable"]
+    assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "base64"]
     assert parts[1].get_content() == "<p>" + "x" * 1200 + "</p>"
+    short_html = list(parse(render_eml(outgoing(html="<p>Hi</p>\n"), date=NOW)).iter_parts())
+    assert short_html[1]["Content-Transfer-Encoding"] == "7bit"
     umlauts = list(parse(render_eml(outgoing(text="Grüße"), date=NOW)).iter_parts())
     assert umlauts[0]["Content-Transfer-Encoding"] == "quoted-printable"
     assert umlauts[0].get_content() == "Grüße"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r"), max_size=2000))
+def test_html_bodies_round_trip(html: str) -> None:
+    """It encodes any HTML (non-Latin text, long lines, markup) so that a standard parser reads it back."""
+    data = render_eml(outgoing(html=html), date=NOW)
+    parsed = parse(data)
+    part = list(parsed.iter_parts())[1]
+    assert part.get_content().replace("\r\n", "\n") == html
+    assert not parsed.defects
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+def test_html_in_base64_has_short_crlf_lines() -> None:
+    """It wraps a base64 HTML part at 76 characters a line, each ending in CRLF, with the text's line breaks as CRLF."""
+    html = "<p>Grüße, 李小龙</p>\n" * 200
+    data = render_eml(outgoing(html=html), date=NOW)
+    body = data.split(b"Content-Transfer-Encoding: base64\r\n\r\n")[1].split(b"\r\n--")[0]
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    assert base64.b64decode(body) == html.replace("\n", "\r\n").encode("utf-8")
