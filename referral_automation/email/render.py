@@ -55,8 +55,6 @@ TEMPLATE_SUFFIXES = frozenset(PARTS)
 STYLESHEET = "_styles.css"
 #: Files rendered once per email, before its parts, each becoming a variable named after it.
 CONTEXT_FOLDER = "_context"
-#: Values a reused ``_context/`` file may read (see ``EmailRenderer.add_context``).
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Globals whose result depends on their arguments alone (``lipsum``, ``cycler``, ``namespace`` do not).
 PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
 _MISSING = object()
@@ -244,8 +242,9 @@ class EmailRenderer:
         self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
         self._context_resolved: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         #: Names each ``_context/`` file reads (None: not reusable), and the files rendered for reuse.
-        self._context_reads: dict[str, tuple[str, ...] | None] = {}
-        self._context_values: dict[tuple[Any, ...], Any] = {}
+        self._context_reads: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
+        #: Reused renderings by file (one file's values that never repeat do not push out another's).
+        self._context_values: dict[str, dict[tuple[Any, ...], Any]] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
@@ -332,43 +331,64 @@ class EmailRenderer:
         fresh = []
         for name, file in self.context_files(template, chosen):
             key = self._reuse_key(file, variables)
-            value = self._context_values.get(key) if key is not None else None
+            reused = self._context_values.setdefault(file, {})
+            value = reused.get(key) if key is not None else None
             if value is None:
                 module = self._run(file, variables, as_module=True)
                 value = self._introduction(module, file) if name == INTRODUCTION else module
                 if key is not None:
-                    if len(self._context_values) >= _REUSED_LIMIT:  # a file reading request_id never repeats
-                        self._context_values.clear()
-                    self._context_values[key] = value
+                    if len(reused) >= _REUSED_LIMIT:  # a file reading request_id never repeats
+                        reused.clear()
+                    reused[key] = value
                 else:
                     fresh.append(name)
             variables[name] = value
         return frozenset(fresh)
 
     def _reuse_key(self, file: str, variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """(file, the values it reads) when all are plain scalars or pure globals, else None."""
-        names = self._context_reads.get(file, ())
-        if names == ():
-            names = self._context_reads[file] = self._reads(file)
-        if names is None:
-            return None
-        values = []
-        for name in names:
-            value = variables.get(name, _MISSING)
-            if type(value) not in _SCALARS and not (name in PURE_GLOBALS and value is self.env.globals.get(name)):
-                return None
-            values.append(value)
-        return (file, *values)
+        """(file, the values it reads) when all are plain values or pure globals, else None.
 
-    def _reads(self, file: str) -> tuple[str, ...] | None:
-        """The names a context file reads, or None if it pulls in other templates (not reusable)."""
+        A name the file only reads attributes of (``customer.tenure_days``) counts by those
+        attributes alone: the customer's result reads a moment's kind and a tenure, not a name.
+        """
+        reads = self._context_reads.get(file, ())
+        if reads == ():
+            reads = self._context_reads[file] = self._reads(file)
+        if reads is None:
+            return None
+        values: list[Any] = [file]
         try:
-            tree = self.env.parse(Path(self.path_of(file)).read_text(encoding="utf-8"))
+            for read in reads:
+                if isinstance(read, tuple):
+                    owner = variables.get(read[0], _MISSING)
+                    if owner is _MISSING:
+                        return None
+                    values.append(skeleton.key_of(self.env.getattr(owner, read[1])))
+                    continue
+                value = variables.get(read, _MISSING)
+                if read in PURE_GLOBALS and value is self.env.globals.get(read):
+                    values.append(read)
+                else:
+                    values.append(skeleton.key_of(value, scalars_only=True))
+        except skeleton.Unknowable:
+            return None
+        return tuple(values)
+
+    def _reads(self, file: str) -> tuple[str | tuple[str, str], ...] | None:
+        """What a context file reads (names, or (name, attribute) when only attributes are read),
+        or None if it pulls in other templates (not reusable)."""
+        try:
+            tree = self.env.parse(self.sources[file][0] if file in self.sources else self._file_text(file))
         except (OSError, TemplateSyntaxError):
             return None  # rendering it reports the problem with its path and line
         if any(True for _ in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
             return None
-        return ("email_locale", *sorted(meta.find_undeclared_variables(tree) - {"email_locale"}))
+        undeclared = meta.find_undeclared_variables(tree) | {"email_locale"}
+        whole, paths = skeleton.reads(tree, undeclared)
+        return ("email_locale", *sorted(whole - {"email_locale"}), *sorted(p for p in paths if p[0] not in whole))
+
+    def _file_text(self, file: str) -> str:
+        return Path(self.path_of(file)).read_text(encoding="utf-8")
 
     def _introduction(self, module: ContextFile, file: str) -> IntroductionView:
         """The introduction's body is what its file prints; ``{% set subject = "…" %}`` gives its subject."""

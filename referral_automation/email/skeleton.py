@@ -303,8 +303,22 @@ _PERSONAL_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {
 }
 
 
+def key_of(value: Any, *, scalars_only: bool = False) -> Any:
+    """A hashable stand-in equal only for values that render alike (``1``, ``True``, ``1.0`` differ).
+
+    Raises ``Unknowable`` for a value of another kind (or for any container, ``scalars_only``).
+    """
+    kind = type(value)
+    if value is None or kind in _SCALARS:
+        return (kind, value)
+    if isinstance(value, _REPRESENTED):
+        return (kind, repr(value))
+    if scalars_only:
+        raise Unknowable
+    return _key_of(value)
+
+
 def _key_of(value: Any) -> Any:
-    """A hashable stand-in equal only for values that render alike (``1``, ``True``, ``1.0`` differ)."""
     kind = type(value)
     if value is None or kind in _SCALARS:
         return (kind, value)
@@ -396,3 +410,23 @@ def parent_names(tree: nodes.Template) -> list[str] | None:
             return None
         parents.append(node.template.value)
     return parents
+
+
+def reads(tree: nodes.Template, names: set[str]) -> tuple[set[str], set[tuple[str, str]]]:
+    """Which of ``names`` a template reads whole, and which only by constant attributes.
+
+    Every use of a name counts: one that is not ``name.attribute`` (a filter's argument, an
+    assignment, a loop) reads it whole. A local that shadows a name adds reads, never hides one.
+    """
+    whole: set[str] = set()
+    paths: set[tuple[str, str]] = set()
+    stack: list[tuple[nodes.Node, nodes.Node | None]] = [(tree, None)]
+    while stack:
+        node, parent = stack.pop()
+        stack.extend((child, node) for child in node.iter_child_nodes())
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in names:
+            if isinstance(parent, nodes.Getattr) and parent.node is node:
+                paths.add((node.name, parent.attr))
+            else:
+                whole.add(node.name)
+    return whole, paths

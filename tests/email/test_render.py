@@ -8,10 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from referral_automation.email.context import customer_view
 from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
 from referral_automation.email.template_functions import mailto, nl2br
 from referral_automation.errors import TemplateError
-from tests.email.render_support import compose, customer, shipped_renderer
+from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -330,3 +331,43 @@ def test_introduction_gives_subject_body_and_mailto(tmp_path: Path) -> None:
     rendered = renderer.render("m", None, {"name": "x"})
     assert rendered.subject == "Try it"
     assert rendered.text == "Hi,\n\nsee x|mailto:?subject=Try%20it&body=Hi%2C%0D%0A%0D%0Asee%20x\n"
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        "{{ customer.first_name }}",
+        "{% set c = customer %}{{ c.first_name }}",
+        "{{ customer|attr('first_name') }}",
+        "{% for c in [customer] %}{{ c.first_name }}{% endfor %}",
+        "{{ customer.tenure_days }} {{ customer.first_name|upper }}",
+    ],
+)
+def test_a_context_file_reading_a_customers_name_is_never_reused_for_another(tmp_path: Path, reading: str) -> None:
+    """It reuses a _context rendering only for emails that agree on everything the file reads."""
+    files = {
+        "_context/words.txt": f"{{% set hello %}}Hi {reading}{{% endset %}}",
+        **email_files("m", "{{ words.hello }}"),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    for name in ("Ann", "Bob", "Ann"):
+        person = customer_view(customer(first_name=name), MOMENT_AT)
+        assert name.upper() in renderer.render("m", None, {"customer": person, "name": name}).subject.upper()
+
+
+def test_the_customers_result_is_rendered_once_per_kind_of_moment_and_tenure() -> None:
+    """It reuses the shipped result wording for customers whose moment and tenure agree, whatever their names."""
+    renderer = EmailRenderer(shipped_renderer().templates_dir)
+    rendered: list[str] = []
+    run = renderer._run
+
+    def counting(name: str, variables: dict, **options: object) -> object:
+        rendered.append(name)
+        return run(name, variables, **options)  # type: ignore[arg-type]
+
+    renderer._run = counting  # type: ignore[method-assign]
+    for name in ("Ann", "Bob", "Cleo"):
+        email = compose(renderer=renderer, person=customer(first_name=name))
+        assert f"Hi {name}," in email.text
+    compose(renderer=renderer, person=customer(first_name="Dan"), rule="milestone", properties={"name": "1,000 orders"})
+    assert rendered.count("_context/result.txt") == 2
