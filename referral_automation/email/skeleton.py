@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, NoReturn
 
 from jinja2 import nodes, pass_eval_context
@@ -198,7 +199,7 @@ class Skeleton:
             value = values[index]
             for apply, args, kwargs in filters:
                 value = apply(value, *args, **kwargs)
-            out.append(str(escape(value)) if escaped else str(value))
+            out.append(escape(value) if escaped else str(value))  # Markup is a str: join takes it as it is
             out.append(literals[n])
         return "".join(out)
 
@@ -233,16 +234,11 @@ class Planner:
                 if value is constants.get(name, _ABSENT):
                     continue
                 kind = type(value)
-                fields = _PERSONAL_FIELDS.get(kind)
-                if fields is not None:
-                    key.append((name, kind))
-                    for field, personal in fields:
-                        item = getattr(value, field)
-                        if personal:
-                            values.append(item)
-                            key.append(bool(item))
-                        else:
-                            key.append(_key_of(item))
+                spec = _PERSONAL_SPECS.get(kind)
+                if spec is not None:
+                    items = spec.slots(value)
+                    values.extend(items)
+                    key.append((name, kind, *map(bool, items), *[_key_of(getattr(value, f)) for f in spec.keyed]))
                 elif name in fresh:
                     names = {n: v for n, v in vars(value).items() if n[:1] != "_"}
                     values.extend(names.values())
@@ -282,10 +278,10 @@ class Planner:
             if value is self.constants.get(name, _ABSENT):
                 slotted[name] = value
                 continue
-            fields = _PERSONAL_FIELDS.get(type(value))
-            if fields is not None:
-                parts = [slot(getattr(value, f)) if personal else getattr(value, f) for f, personal in fields]
-                slotted[name] = type(value)(*parts)
+            spec = _PERSONAL_SPECS.get(type(value))
+            if spec is not None:
+                slots = {f: slot(item) for f, item in zip(spec.personal, spec.slots(value), strict=True)}
+                slotted[name] = type(value)(**slots, **{f: getattr(value, f) for f in spec.keyed})
             elif name in fresh:
                 slotted[name] = SlotModule({n: slot(v) for n, v in vars(value).items() if n[:1] != "_"})
             elif name in PERSONAL_NAMES:
@@ -296,11 +292,26 @@ class Planner:
 
 
 _ABSENT = object()
-#: (field, personal) of each personal view, in the order of its constructor's arguments.
-_PERSONAL_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {
-    kind: tuple((f, f not in keyed) for f in kind.__slots__)  # type: ignore[attr-defined]
-    for kind, keyed in PERSONAL_VIEWS.items()
-}
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """A personal view's fields: those that become slots (read in one C call), those keyed by value."""
+
+    personal: tuple[str, ...]
+    keyed: tuple[str, ...]
+    slots: Callable[[Any], tuple[Any, ...]]
+
+
+def _spec(kind: type, keyed: frozenset[str]) -> _Spec:
+    fields = tuple(kind.__slots__)  # type: ignore[attr-defined]
+    personal = tuple(f for f in fields if f not in keyed)
+    getter = attrgetter(*personal)
+    slots = getter if len(personal) > 1 else (lambda value: (getter(value),))
+    return _Spec(personal, tuple(f for f in fields if f in keyed), slots)
+
+
+_PERSONAL_SPECS: dict[type, _Spec] = {kind: _spec(kind, keyed) for kind, keyed in PERSONAL_VIEWS.items()}
 
 
 def key_of(value: Any, *, scalars_only: bool = False) -> Any:
