@@ -125,3 +125,20 @@ def test_claimed_context_reads_what_the_orm_reads(factory: Factory) -> None:
             assert row["moment_occurred_at"] == moment_row.occurred_at
             assert row["moment_occurred_at"].tzinfo is UTC
             assert row["moment_properties"] == (event.properties if event else None)
+
+
+def test_message_rows_read_what_the_orm_reads(factory: Factory) -> None:
+    """It reads existing message rows (status, provider, times, error) as the ORM decodes them."""
+    requests = [add_request(factory, add_customer(factory, f"read-{n}")) for n in range(2)]
+    with factory() as session, session.begin():
+        session.add(Message(**message("m-sending", requests[0], TIMES[1], "Hi")))
+        session.add(Message(**{**message("m-sent", requests[1], TIMES[2], "Hi"), "status": "sent"}, sent_at=TIMES[1]))
+    with factory() as session, session.begin():
+        rows = store.message_rows(session, ["m-sending", "m-sent", "m-missing"])
+        orm = {m.id: m for m in session.scalars(select(Message))}
+    assert set(rows) == {"m-sending", "m-sent"}
+    for message_id, row in rows.items():
+        for column, value in row.items():
+            assert value == getattr(orm[message_id], column)
+            assert type(value) is type(getattr(orm[message_id], column))
+    assert rows["m-sent"]["sent_at"].tzinfo is UTC
