@@ -60,6 +60,8 @@ PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
 _MISSING = object()
 #: Reused ``_context/`` renderings kept at most (per renderer).
 _REUSED_LIMIT = 1000
+#: Renderings of a ``_context/`` file never reused, after which its reuse is not tried any more.
+_GIVE_UP = 200
 #: Groups of skeletons kept at most (per renderer).
 _SKELETON_LIMIT = 2000
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
@@ -245,6 +247,8 @@ class EmailRenderer:
         self._context_reads: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
         #: Reused renderings by file (one file's values that never repeat do not push out another's).
         self._context_values: dict[str, dict[tuple[Any, ...], Any]] = {}
+        self._reuse_hits: dict[str, int] = {}
+        self._reuse_misses: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
@@ -326,7 +330,9 @@ class EmailRenderer:
 
         A file that reads only plain values (the layout's words read none) is rendered once per
         set of those values and reused: it cannot differ between two emails that agree on them.
-        Returns the names of the files rendered for this email alone (not reusable).
+        A file whose first ``_GIVE_UP`` renderings were never reused (it reads the referral link)
+        is not looked up any more. Returns the names of the files rendered for this email (not
+        reused from an earlier one): skeletons treat their values as the customer's own.
         """
         fresh = []
         for name, file in self.context_files(template, chosen):
@@ -336,14 +342,23 @@ class EmailRenderer:
             if value is None:
                 module = self._run(file, variables, as_module=True)
                 value = self._introduction(module, file) if name == INTRODUCTION else module
+                fresh.append(name)
                 if key is not None:
-                    if len(reused) >= _REUSED_LIMIT:  # a file reading request_id never repeats
-                        reused.clear()
-                    reused[key] = value
-                else:
-                    fresh.append(name)
+                    self._keep(file, key, value, reused)
+            else:
+                self._reuse_hits[file] = self._reuse_hits.get(file, 0) + 1
             variables[name] = value
         return frozenset(fresh)
+
+    def _keep(self, file: str, key: tuple[Any, ...], value: Any, reused: dict[tuple[Any, ...], Any]) -> None:
+        misses = self._reuse_misses[file] = self._reuse_misses.get(file, 0) + 1
+        if misses >= _GIVE_UP and not self._reuse_hits.get(file):
+            self._context_reads[file] = None  # never reused so far: stop computing keys for it
+            reused.clear()
+            return
+        if len(reused) >= _REUSED_LIMIT:  # a file reading request_id never repeats
+            reused.clear()
+        reused[key] = value
 
     def _reuse_key(self, file: str, variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """(file, the values it reads) when all are plain values or pure globals, else None.

@@ -371,3 +371,16 @@ def test_the_customers_result_is_rendered_once_per_kind_of_moment_and_tenure() -
         assert f"Hi {name}," in email.text
     compose(renderer=renderer, person=customer(first_name="Dan"), rule="milestone", properties={"name": "1,000 orders"})
     assert rendered.count("_context/result.txt") == 2
+
+
+def test_a_context_file_never_reused_stops_being_looked_up(tmp_path: Path) -> None:
+    """It stops computing reuse keys for a _context file whose renderings never repeat, and renders it right."""
+    files = {
+        "_context/words.txt": "{% set hello %}Hi {{ customer.first_name }}{% endset %}",
+        **email_files("m", "{{ words.hello }}"),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    for n in range(300):
+        person = customer_view(customer(first_name=f"Name{n}"), MOMENT_AT)
+        assert renderer.render("m", None, {"customer": person, "name": "x"}).subject == f"Hi Name{n}"
+    assert renderer._context_reads["_context/words.txt"] is None
