@@ -240,6 +240,7 @@ class EmailRenderer:
         self._planner = skeleton.Planner(self.env.globals)
         self._skeletons: dict[tuple[Any, ...], dict[str, skeleton.Skeleton | None]] = {}
         self._skeletal: dict[str, bool] = {}
+        self._reads_of_parts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._templates: dict[str, Template] = {}
         self._resolved: dict[tuple[str, str | None], tuple[str, tuple[str, str, str]]] = {}
         self._context_resolved: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
@@ -426,7 +427,9 @@ class EmailRenderer:
         """
         chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts(variables, self.add_context(template, chosen, variables))
+        parts = self._parts(
+            (subject_name, html_name, text_name), variables, self.add_context(template, chosen, variables)
+        )
         subject = parts(subject_name)
         html = parts(html_name)
         text = parts(text_name)
@@ -438,13 +441,19 @@ class EmailRenderer:
         """Only the subject of ``template`` (follow-ups quote the first email's)."""
         chosen, (subject_name, _, _) = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts(variables, self.add_context(template, chosen, variables))
+        parts = self._parts((subject_name,), variables, self.add_context(template, chosen, variables))
         return " ".join(parts(subject_name).split())
 
     # ------------------------------------------------------------------ skeletons
-    def _parts(self, variables: dict[str, Any], fresh: frozenset[str]) -> Callable[[str], str]:
-        """Renders one part of this email: from its group's skeleton when there is one (see ``skeleton``)."""
-        plan = self._planner.plan(variables, fresh) if self.skeletons else None
+    def _parts(self, names: tuple[str, ...], variables: dict[str, Any], fresh: frozenset[str]) -> Callable[[str], str]:
+        """Renders one part of this email: from its group's skeleton when there is one (see ``skeleton``).
+
+        The plan covers only the names the parts read (a name no part reads cannot change them).
+        """
+        plan = None
+        if self.skeletons:
+            reads = self._part_reads(names)
+            plan = self._planner.plan({n: variables[n] for n in reads if n in variables}, fresh)
         if plan is None:
             return lambda name: str(self._run(name, variables))
         group = self._skeletons.get(plan.key)
@@ -463,6 +472,26 @@ class EmailRenderer:
             return found.fill(plan.values)
 
         return part
+
+    def _part_reads(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The names the skeletal ones of ``names`` read, with the layouts they extend (and ``email_locale``,
+        which ``localized()`` reads from the context)."""
+        found = self._reads_of_parts.get(names)
+        if found is None:
+            reads = {"email_locale"}
+            for name in names:
+                reads |= self._file_reads(name)
+            found = self._reads_of_parts[names] = tuple(sorted(reads))
+        return found
+
+    def _file_reads(self, name: str) -> frozenset[str]:
+        if not self._skeletal_file(name):
+            return frozenset()  # rendered the ordinary way, with every variable
+        tree = self.env.parse(self.sources[name][0])
+        reads = set(meta.find_undeclared_variables(tree))
+        for parent in skeleton.parent_names(tree) or ():
+            reads |= self._file_reads(parent)
+        return frozenset(reads)
 
     def _skeleton(self, name: str, plan: skeleton.Plan) -> skeleton.Skeleton | None:
         """``name`` rendered over slots, or None when the template does something slots cannot follow.
