@@ -90,6 +90,7 @@ class _Values:
         self.driver = driver
         self.table = table
         self._converters: dict[str, Any] = {}
+        self._shapes: dict[tuple[str, ...], list[tuple[int, Any]]] = {}
 
     def converter(self, column: str) -> Any:
         found = self._converters.get(column)
@@ -102,8 +103,21 @@ class _Values:
             self._converters[column] = found
         return found
 
+    def converting(self, columns: tuple[str, ...]) -> list[tuple[int, Any]]:
+        """(position, converter) of the columns whose values need converting (most go as they are)."""
+        found = self._shapes.get(columns)
+        if found is None:
+            converters = [(n, self.converter(column)) for n, column in enumerate(columns)]
+            found = self._shapes[columns] = [(n, convert) for n, convert in converters if convert is not _same]
+        return found
+
     def row(self, items: Sequence[tuple[str, Any]]) -> tuple[Any, ...]:
-        return tuple([self.converter(column)(value) for column, value in items])
+        return self.values(tuple(column for column, _ in items), [value for _, value in items])
+
+    def values(self, columns: tuple[str, ...], values: list[Any]) -> tuple[Any, ...]:
+        for n, convert in self.converting(columns):
+            values[n] = convert(values[n])
+        return tuple(values)
 
 
 def _same(value: Any) -> Any:
@@ -178,7 +192,8 @@ def insert_message_rows(session: Session, rows: Sequence[dict[str, Any]]) -> Non
     values = _Values(driver, messages_table)
     by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
-        by_shape.setdefault(tuple(row), []).append(values.row(tuple(row.items())))
+        columns = tuple(row)
+        by_shape.setdefault(columns, []).append(values.values(columns, list(row.values())))
     for columns, group in by_shape.items():
         names = ", ".join(messages_table.c[column].name for column in columns)
         marks = ", ".join("?" * len(columns))
