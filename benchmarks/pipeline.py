@@ -95,6 +95,9 @@ def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[
     elif stage == "insert only (floor)":
         rows, seconds, peak = _insert_only(factory, config, folder / "events.jsonl", batch_size)
         return rows, seconds, peak, "the same rows, parsed beforehand: the database's share"
+    elif stage == "raw sqlite3 (floor)":
+        rows, seconds, peak = _raw_sqlite(factory, config, folder / "events.jsonl", batch_size)
+        return rows, seconds, peak, "prebuilt rows, bare sqlite3 executemany: SQLite's own share"
     elif stage == "detect":
         detection = detect.detect_moments(factory, config, now=NOW, batch_size=batch_size or detect.DEFAULT_BATCH_SIZE)
         rows = detection.events_scanned
@@ -122,6 +125,41 @@ def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) 
         with event_transaction(factory) as tx:
             tx.insert(rows[start : start + batch_size], NOW)
     return len(rows), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
+
+
+def _raw_sqlite(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
+    """SQLite alone: the rows already in storage form and grouped by customer, inserted with the
+    sqlite3 module's ``executemany`` on the engine's connection (its pragmas), one transaction per batch."""
+    from referral_automation.services.event_checks import EventChecker
+    from referral_automation.services.event_store import sqlite_timestamp
+    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
+    from referral_automation.services.readers import read_lines
+
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    checker = EventChecker(config.events)
+    stamp = sqlite_timestamp(NOW)
+    with path.open("rb") as handle:
+        checked = [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+    rows = [(e, c, t, sqlite_timestamp(at), p, stamp) for e, c, t, at, p in checked]
+    batches = [
+        sorted(rows[start : start + batch_size], key=lambda row: row[1]) for start in range(0, len(rows), batch_size)
+    ]
+    del checked, rows
+    sql = (
+        "INSERT INTO journey_events (event_id, customer_id, type, occurred_at, properties, ingested_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+    )
+    connection = factory.kw["bind"].raw_connection()
+    baseline = _rss_mib()
+    started = time.perf_counter()
+    try:
+        for batch in batches:
+            connection.driver_connection.execute("BEGIN IMMEDIATE")
+            connection.driver_connection.executemany(sql, batch)
+            connection.driver_connection.execute("COMMIT")
+    finally:
+        connection.close()
+    return sum(map(len, batches)), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
 
 
 def _in_fresh_process(stage: str, url: str, data: Path, batch_size: int | None) -> tuple[int, float, float, str]:
@@ -198,6 +236,8 @@ def run_pipeline(
             results.append(StageResult(stage, kind, rows, seconds, peak, note))
             if stage == "ingest customers" and floor:
                 results.append(_floor(kind, data, work, batch_size))
+                if kind == "sqlite":
+                    results.append(_raw_floor(data, work, batch_size))
     finally:
         database.close()
     return results
@@ -210,6 +250,17 @@ def _floor(kind: str, data: Path, work: Path, batch_size: int | None) -> StageRe
         _in_fresh_process("ingest customers", database.url, data, batch_size)
         rows, seconds, _peak, note = _in_fresh_process("insert only (floor)", database.url, data, batch_size)
         return StageResult("insert only (floor)", kind, rows, seconds, 0.0, note)
+    finally:
+        database.close()
+
+
+def _raw_floor(data: Path, work: Path, batch_size: int | None) -> StageResult:
+    """The raw sqlite3 stage, on its own fresh SQLite database with the same customers."""
+    database = Database("sqlite", work)
+    try:
+        _in_fresh_process("ingest customers", database.url, data, batch_size)
+        rows, seconds, _peak, note = _in_fresh_process("raw sqlite3 (floor)", database.url, data, batch_size)
+        return StageResult("raw sqlite3 (floor)", "sqlite", rows, seconds, 0.0, note)
     finally:
         database.close()
 
