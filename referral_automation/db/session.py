@@ -27,7 +27,7 @@ def normalise_url(url: str) -> str:
 #: back to 64 MiB after one. Ingest and detection commit batches that touch pages all over the
 #: customer indexes; with the default, nearly every commit was followed by a checkpoint copying
 #: those pages again (and syncing). Measured at a million events: ingest 30,700 → 34,800 events/s
-#: on a quiet machine, and wider under load (benchmarks/README.md).
+#: (interleaved runs, load average 1-2), and a wider gap under heavier load.
 SQLITE_TUNING: tuple[str, ...] = ("wal_autocheckpoint=25000", f"journal_size_limit={64 << 20}")
 
 

@@ -48,7 +48,7 @@ from referral_automation.services.readers import (
 
 #: Lines per transaction. Each commit writes every index page its rows touched, and events of
 #: random customers touch pages all over the (customer_id, occurred_at) index: 20,000 lines per
-#: commit measured 1.4x the throughput of 5,000 at a million events (benchmarks/README.md).
+#: commit measured 1.4x the throughput of 5,000 at 200,000 events (benchmarks/README.md).
 DEFAULT_BATCH_SIZE = 20_000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
 MAX_BATCH_BYTES = 4 << 20
