@@ -81,7 +81,8 @@ def from_json(value: Any) -> Any:
     return json.loads(value)
 
 
-def _unchanged(value: Any) -> Any:
+def unchanged(value: Any) -> Any:
+    """The conversion of a value that needs none (so callers can tell and skip it)."""
     return value
 
 
@@ -125,9 +126,9 @@ class Driver:
         ``REAL`` to a ``Decimal`` of the column's scale). psycopg's values (``numeric`` as ``Decimal``,
         ``boolean`` as ``bool``) are already what SQLAlchemy hands on unchanged."""
         if self.postgres:
-            return _unchanged
+            return unchanged
         processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
-        return processor if processor is not None else _unchanged
+        return processor if processor is not None else unchanged
 
     def json_text(self, column: str) -> str:
         """``column`` (JSON) selected as text, for ``from_json``: psycopg decodes ``jsonb`` with

@@ -25,7 +25,7 @@ from sqlalchemy import JSON, Column, Table, or_, select
 from sqlalchemy.orm import Session
 
 from referral_automation.config import AppConfig, Campaign
-from referral_automation.db.driver import Driver, from_json
+from referral_automation.db.driver import Driver, from_json, unchanged
 from referral_automation.db.models import Customer, JourneyEvent, Moment, Response
 from referral_automation.db.types import UTCDateTime
 from referral_automation.domain.facts import CustomerFacts
@@ -246,12 +246,8 @@ def _decoder(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None
         return driver.timestamp_out
     if isinstance(column.type, JSON):
         return from_json
-    if driver.postgres:  # psycopg's values are already what SQLAlchemy hands on (``Driver.decoder``)
-        return None
-    decode: Callable[[Any], Any] | None = column.type.dialect_impl(driver.dialect).result_processor(
-        driver.dialect, None
-    )
-    return decode
+    decode = driver.decoder(column)
+    return None if decode is unchanged else decode
 
 
 CUSTOMER_COLUMNS = (

@@ -18,7 +18,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from referral_automation.db.driver import Driver
+from referral_automation.db.driver import Driver, unchanged
 from referral_automation.db.models import AuditEntry, Message, ReferralRequest, Response, Suppression
 from referral_automation.db.session import is_postgres
 from referral_automation.db.types import UTCDateTime
@@ -99,7 +99,7 @@ class _Values:
             if isinstance(kind, UTCDateTime):
                 found = self.driver.timestamps_in()
             else:
-                found = kind.dialect_impl(self.driver.dialect).bind_processor(self.driver.dialect) or _same
+                found = kind.dialect_impl(self.driver.dialect).bind_processor(self.driver.dialect) or unchanged
             self._converters[column] = found
         return found
 
@@ -108,7 +108,7 @@ class _Values:
         found = self._shapes.get(columns)
         if found is None:
             converters = [(n, self.converter(column)) for n, column in enumerate(columns)]
-            found = self._shapes[columns] = [(n, convert) for n, convert in converters if convert is not _same]
+            found = self._shapes[columns] = [(n, convert) for n, convert in converters if convert is not unchanged]
         return found
 
     def row(self, items: Sequence[tuple[str, Any]]) -> tuple[Any, ...]:
@@ -118,10 +118,6 @@ class _Values:
         for n, convert in self.converting(columns):
             values[n] = convert(values[n])
         return tuple(values)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def suppressed_addresses(session: Session, emails: Collection[str]) -> set[str]:
