@@ -195,8 +195,8 @@ class _EventIngest:
         batch = self.batch
         batch.start_offset, batch.start_line, batch.end_offset = lines.start_offset, lines.start_line, lines.end_offset
         batch.count, batch.size = len(lines.lines), lines.size
-        parse, check, source = self.checker.parse, self.checker.check, self.source
-        rows, rejects, first_of = batch.rows, batch.rejects, batch.first_of
+        parse, check, keep, source = self.checker.parse, self.checker.check, self._keep, self.source
+        rejects = batch.rejects
         for position, (number, data, too_long) in enumerate(lines.lines):
             if too_long:
                 rejects.append((position, source, number, f"line is longer than {MAX_LINE_BYTES} bytes", data + b"..."))
@@ -206,11 +206,7 @@ class _EventIngest:
             except RecordError as bad:
                 rejects.append((position, source, number, str(bad), data))
                 continue
-            first_position, first_line = first_of.setdefault(row[0], (position, number))
-            if first_position == position:
-                rows.append((position, source, number, data, row))
-            else:
-                rejects.append((position, source, number, _duplicate(row[0], first_line), data))
+            keep(position, source, number, data, row)
         self.flush()
 
     def add_record(self, source: str, line: int, record: EventRecord) -> None:
@@ -231,18 +227,19 @@ class _EventIngest:
             batch.rejects.append((batch.count, source, line, str(bad), raw))
         else:
             batch.size += len(row[4])
-            self._keep(source, line, raw, row)
+            self._keep(batch.count, source, line, raw, row)
         batch.count += 1
         if batch.count >= self.batch_size or batch.size >= MAX_BATCH_BYTES:
             self.flush()
 
-    def _keep(self, source: str, line: int, raw: bytes | str, row: CheckedEvent) -> None:
+    def _keep(self, position: int, source: str, line: int, raw: bytes | str, row: CheckedEvent) -> None:
+        """Keep the row at ``position`` of the batch, or reject it when its event_id came earlier in the batch."""
         batch = self.batch
-        position, first_line = batch.first_of.setdefault(row[0], (batch.count, line))
-        if position != batch.count:
-            batch.rejects.append((batch.count, source, line, _duplicate(row[0], first_line), raw))
+        first_position, first_line = batch.first_of.setdefault(row[0], (position, line))
+        if first_position != position:
+            batch.rejects.append((position, source, line, _duplicate(row[0], first_line), raw))
         else:
-            batch.rows.append((batch.count, source, line, raw, row))
+            batch.rows.append((position, source, line, raw, row))
 
     def flush(self) -> bool:
         """Write the current batch (one transaction) and report its rejects. False if it was empty."""
