@@ -108,17 +108,23 @@ def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[
     return rows, seconds, max(_peak_mib() - baseline, 0.0), note
 
 
-def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
-    """The ingest's database work alone: rows checked in advance, then written batch by batch."""
+def _checked_events(config: Any, path: Path) -> list[Any]:
+    """Every line of the events file as the ingest's checks turn it into a row (floors start from these)."""
     from referral_automation.services.event_checks import EventChecker
-    from referral_automation.services.event_store import event_transaction
-    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
     from referral_automation.services.readers import read_lines
 
-    batch_size = batch_size or DEFAULT_BATCH_SIZE
     checker = EventChecker(config.events)
     with path.open("rb") as handle:
-        rows = [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+        return [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+
+
+def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
+    """The ingest's database work alone: rows checked in advance, then written batch by batch."""
+    from referral_automation.services.event_store import event_transaction
+    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
+
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    rows = _checked_events(config, path)
     baseline = _rss_mib()
     started = time.perf_counter()
     for start in range(0, len(rows), batch_size):
@@ -130,16 +136,12 @@ def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) 
 def _raw_sqlite(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
     """SQLite alone: the rows already in storage form and grouped by customer, inserted with the
     sqlite3 module's ``executemany`` on the engine's connection (its pragmas), one transaction per batch."""
-    from referral_automation.services.event_checks import EventChecker
     from referral_automation.services.event_store import sqlite_timestamp
     from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
-    from referral_automation.services.readers import read_lines
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
-    checker = EventChecker(config.events)
     stamp = sqlite_timestamp(NOW)
-    with path.open("rb") as handle:
-        checked = [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+    checked = _checked_events(config, path)
     rows = [(e, c, t, sqlite_timestamp(at), p, stamp) for e, c, t, at, p in checked]
     batches = [
         sorted(rows[start : start + batch_size], key=lambda row: row[1]) for start in range(0, len(rows), batch_size)
@@ -235,32 +237,21 @@ def run_pipeline(
             rows, seconds, peak, note = _in_fresh_process(stage, database.url, data, batch_size)
             results.append(StageResult(stage, kind, rows, seconds, peak, note))
             if stage == "ingest customers" and floor:
-                results.append(_floor(kind, data, work, batch_size))
+                results.append(_floor(kind, "insert only (floor)", data, work, batch_size))
                 if kind == "sqlite":
-                    results.append(_raw_floor(data, work, batch_size))
+                    results.append(_floor(kind, "raw sqlite3 (floor)", data, work, batch_size))
     finally:
         database.close()
     return results
 
 
-def _floor(kind: str, data: Path, work: Path, batch_size: int | None) -> StageResult:
-    """The insert-only stage, on its own fresh database with the same customers."""
+def _floor(kind: str, stage: str, data: Path, work: Path, batch_size: int | None) -> StageResult:
+    """A floor stage (``insert only`` or ``raw sqlite3``), on its own fresh database with the same customers."""
     database = Database(kind, work)
     try:
         _in_fresh_process("ingest customers", database.url, data, batch_size)
-        rows, seconds, _peak, note = _in_fresh_process("insert only (floor)", database.url, data, batch_size)
-        return StageResult("insert only (floor)", kind, rows, seconds, 0.0, note)
-    finally:
-        database.close()
-
-
-def _raw_floor(data: Path, work: Path, batch_size: int | None) -> StageResult:
-    """The raw sqlite3 stage, on its own fresh SQLite database with the same customers."""
-    database = Database("sqlite", work)
-    try:
-        _in_fresh_process("ingest customers", database.url, data, batch_size)
-        rows, seconds, _peak, note = _in_fresh_process("raw sqlite3 (floor)", database.url, data, batch_size)
-        return StageResult("raw sqlite3 (floor)", "sqlite", rows, seconds, 0.0, note)
+        rows, seconds, _peak, note = _in_fresh_process(stage, database.url, data, batch_size)
+        return StageResult(stage, kind, rows, seconds, 0.0, note)
     finally:
         database.close()
 
