@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_automation.domain.identity import message_id, moment_id, new_referral_code, request_id
+from referral_automation.domain.identity import NAMESPACE, message_id, moment_id, new_referral_code, request_id, uuid5
 
 names = st.text(min_size=1, max_size=30)
 
@@ -19,6 +19,21 @@ def test_moment_ids_are_deterministic_uuids(customer: str, rule: str, source: st
     first = moment_id(customer, rule, source)
     assert first == moment_id(customer, rule, source)
     assert uuid.UUID(first).version == 5
+
+
+@given(name=st.text(max_size=200))
+def test_ids_are_the_standard_librarys_uuid5(name: str) -> None:
+    """It derives exactly ``uuid.uuid5(NAMESPACE, name)`` for any text."""
+    assert uuid5(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+@given(customer=names, rule=names, source=names, step=st.integers(0, 10))
+def test_every_id_is_a_uuid5_of_its_parts(customer: str, rule: str, source: str, step: int) -> None:
+    """It derives moment, request and message ids as uuid5 of their parts joined by unit separators."""
+    moment = moment_id(customer, rule, source)
+    assert moment == str(uuid.uuid5(NAMESPACE, f"moment\x1f{customer}\x1f{rule}\x1f{source}"))
+    assert request_id(moment) == str(uuid.uuid5(NAMESPACE, f"request\x1f{moment}"))
+    assert message_id(moment, step) == str(uuid.uuid5(NAMESPACE, f"message\x1f{moment}\x1f{step}"))
 
 
 def test_ids_differ_by_every_part() -> None:
