@@ -8,11 +8,13 @@ tests/email/golden/. After checking the diff is what you meant, regenerate them 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from referral_automation.email.outbox import render_eml
 from tests.email.render_support import compose, customer
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -54,3 +56,15 @@ def test_rendered_email_matches_golden_file(case: str, part: str) -> None:
         path.write_text(rendered, encoding="utf-8")
     assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 .venv/bin/pytest {__file__}"
     assert rendered == path.read_text(encoding="utf-8"), f"{path} differs (UPDATE_GOLDEN=1 regenerates it)"
+
+
+@pytest.mark.parametrize("case", ["gratitude-de-nps", "social_proof-en-support-donation"])
+def test_outbox_file_matches_golden_file(case: str) -> None:
+    """It writes each email's ``.eml`` byte for byte as the reviewed golden file has it (headers,
+    boundaries, quoted-printable text, base64 HTML and its line breaks)."""
+    rendered = render_eml(compose(**CASES[case]), date=datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
+    path = GOLDEN / f"{case}.eml"
+    if UPDATE:
+        path.write_bytes(rendered)
+    assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 .venv/bin/pytest {__file__}"
+    assert rendered == path.read_bytes(), f"{path} differs (UPDATE_GOLDEN=1 regenerates it)"
