@@ -92,9 +92,12 @@ def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[
         report = ingest.ingest_events_file(factory, config, folder / "events.jsonl", now=NOW, batch_size=lines)
         rows = report.read
         note = f"{report.inserted:,} inserted, {report.duplicates:,} known, {report.rejected} rejected"
+        writer_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        if writer_peak:
+            note += f"; writer process peak {writer_peak:.0f} MiB"
     elif stage == "insert only (floor)":
         rows, seconds, peak = _insert_only(factory, config, folder / "events.jsonl", batch_size)
-        return rows, seconds, peak, "the same rows, parsed beforehand: the database's share"
+        return rows, seconds, peak, "the same rows, checked beforehand: the writer's share"
     elif stage == "raw sqlite3 (floor)":
         rows, seconds, peak = _raw_sqlite(factory, config, folder / "events.jsonl", batch_size)
         return rows, seconds, peak, "prebuilt rows, bare sqlite3 executemany: SQLite's own share"
@@ -119,34 +122,41 @@ def _checked_events(config: Any, path: Path) -> list[Any]:
 
 
 def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
-    """The ingest's database work alone: rows checked in advance, then written batch by batch."""
-    from referral_automation.services.event_store import event_transaction
+    """The writer's database work alone: rows checked and put in storage form in advance, then
+    written batch by batch as the ingest's writer does (``BatchStore``: customer check, insert)."""
+    from referral_automation.services.event_store import storage_rows
+    from referral_automation.services.event_writer import BatchStore
     from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
-    rows = _checked_events(config, path)
+    postgres = factory.kw["bind"].dialect.name == "postgresql"
+    checked = _checked_events(config, path)
+    batches = [
+        storage_rows(checked[start : start + batch_size], NOW, postgres=postgres)
+        for start in range(0, len(checked), batch_size)
+    ]
+    del checked
+    store = BatchStore(factory)
     baseline = _rss_mib()
     started = time.perf_counter()
-    for start in range(0, len(rows), batch_size):
-        with event_transaction(factory) as tx:
-            tx.insert(rows[start : start + batch_size], NOW)
-    return len(rows), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
+    for batch in batches:
+        store.write(batch)
+    return sum(map(len, batches)), time.perf_counter() - started, max(_peak_mib() - baseline, 0.0)
 
 
 def _raw_sqlite(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
     """SQLite alone: the rows already in storage form and grouped by customer, inserted with the
     sqlite3 module's ``executemany`` on the engine's connection (its pragmas), one transaction per batch."""
-    from referral_automation.services.event_store import sqlite_timestamp
+    from referral_automation.services.event_store import storage_rows
     from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
-    stamp = sqlite_timestamp(NOW)
     checked = _checked_events(config, path)
-    rows = [(e, c, t, sqlite_timestamp(at), p, stamp) for e, c, t, at, p in checked]
     batches = [
-        sorted(rows[start : start + batch_size], key=lambda row: row[1]) for start in range(0, len(rows), batch_size)
+        storage_rows(checked[start : start + batch_size], NOW, postgres=False)
+        for start in range(0, len(checked), batch_size)
     ]
-    del checked, rows
+    del checked
     sql = (
         "INSERT INTO journey_events (event_id, customer_id, type, occurred_at, properties, ingested_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"

@@ -31,7 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
 from referral_automation.services.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
-from referral_automation.services.event_store import EventTransaction, event_transaction
+from referral_automation.services.event_store import storage_rows
+from referral_automation.services.event_writer import (
+    BatchWrite,
+    BatchWriter,
+    PendingWrite,
+    batch_writer,
+)
 from referral_automation.services.readers import (
     MAX_LINE_BYTES,
     IngestReport,
@@ -47,13 +53,15 @@ from referral_automation.services.readers import (
 )
 
 #: Lines per transaction. Each commit writes every index page its rows touched, and events of
-#: random customers touch pages all over the (customer_id, occurred_at) index: 20,000 lines per
-#: commit measured 1.4x the throughput of 5,000 at 200,000 events (benchmarks/README.md).
-DEFAULT_BATCH_SIZE = 20_000
+#: random customers touch pages all over the (customer_id, occurred_at) index, so bigger commits
+#: write each page for more rows: at a million events, 5,000 → 20,000 lines measured 1.4x, and
+#: 20,000 → 50,000 another 1.3-1.4x on SQLite (benchmarks/README.md).
+DEFAULT_BATCH_SIZE = 50_000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
-MAX_BATCH_BYTES = 4 << 20
-#: Known customer ids kept between batches (cleared when full, so memory stays bounded).
-CUSTOMER_CACHE_SIZE = 200_000
+MAX_BATCH_BYTES = 8 << 20
+#: Files at least this big are written by a writer process beside the checking one
+#: (event_writer.py); below it, starting that process would cost more than it saves.
+WRITER_PROCESS_MIN_BYTES = 16 << 20
 #: Earlier batches whose ``event_id → line`` maps are kept while locating in-file duplicates.
 LOCATED_BATCHES_KEPT = 4
 
@@ -70,11 +78,14 @@ def ingest_events_file(
     rejects_path: Path | None = None,
     on_problem: ProblemCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    writer_process: bool | None = None,
 ) -> IngestReport:
     """Ingest a JSONL file of journey events. Raises ``InputError`` if it cannot be opened.
 
     ``on_progress`` gets the number of bytes read after each batch. Rejects go to
     ``rejects_path`` (default ``<FILE>.rejects.jsonl`` beside the input), written only if any.
+    ``writer_process`` chooses whether batches are written by a separate process while the next
+    is checked (``None``: for files of ``WRITER_PROCESS_MIN_BYTES`` and more).
     """
     rejects_path = rejects_path or default_rejects_path(path)
     with open_input(path, rejects_path=rejects_path) as handle:
@@ -82,14 +93,19 @@ def ingest_events_file(
         report = IngestReport(source=str(path))
         log = RejectLog(report, rejects_path, on_problem)
         checker = EventChecker(config.events)
-        ingest = _EventIngest(session_factory, checker, log, now=now, batch_size=batch_size)
-        ingest.locator = _FileLocator(path, checker)
+        if writer_process is None:
+            writer_process = total >= WRITER_PROCESS_MIN_BYTES
+        writer = batch_writer(session_factory, process=writer_process)
         try:
+            ingest = _EventIngest(checker, log, writer, now=now, batch_size=batch_size)
+            ingest.locator = _FileLocator(path, checker)
             for lines in read_line_batches(handle, max_lines=batch_size, max_bytes=MAX_BATCH_BYTES):
                 ingest.add_lines(lines)
                 if on_progress is not None:
                     on_progress(lines.end_offset)
+            ingest.finish()
         finally:
+            writer.close()
             log.close()
     if on_progress is not None:
         on_progress(total)
@@ -114,7 +130,8 @@ def ingest_event_records(
     """
     report = IngestReport(source=source)
     log = RejectLog(report, rejects_path, on_problem)
-    ingest = _EventIngest(session_factory, EventChecker(config.events), log, now=now, batch_size=batch_size)
+    writer = batch_writer(session_factory, process=False)
+    ingest = _EventIngest(EventChecker(config.events), log, writer, now=now, batch_size=batch_size)
     try:
         for index, item in enumerate(records, start=1):
             if isinstance(item, tuple):
@@ -122,7 +139,7 @@ def ingest_event_records(
             else:
                 item_source, line, record = source, index, item
             ingest.add_record(item_source, line, record)
-        ingest.flush()
+        ingest.finish()
     finally:
         log.close()
     return report
@@ -164,17 +181,11 @@ class _EventIngest:
     """Checks lines as they come and writes them a batch at a time."""
 
     def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        checker: EventChecker,
-        log: RejectLog,
-        *,
-        now: datetime,
-        batch_size: int,
+        self, checker: EventChecker, log: RejectLog, writer: BatchWriter, *, now: datetime, batch_size: int
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.session_factory = session_factory
+        self.writer = writer
         self.checker = checker
         self.log = log
         self.report = log.report
@@ -182,7 +193,8 @@ class _EventIngest:
         self.batch_size = batch_size
         self.batch = _Batch()
         self.source = log.report.source
-        self.known_customers: set[str] = set()
+        #: The batch handed to the writer whose rejects are not reported yet, and its write.
+        self.pending: tuple[_Batch, PendingWrite | None] | None = None
         self.locator: _FileLocator | None = None
         self.run_start_seq: int | None = None
 
@@ -241,61 +253,68 @@ class _EventIngest:
         else:
             batch.rows.append((position, source, line, raw, row))
 
+    def finish(self) -> None:
+        """Write what is left and report the last rejects."""
+        self.flush()
+        self.settle()
+
     def flush(self) -> bool:
-        """Write the current batch (one transaction) and report its rejects. False if it was empty."""
+        """Hand the current batch to the writer (one transaction), then report the rejects of the
+        batch before it. False if the batch was empty.
+
+        The writer may still be writing this batch when ``flush`` returns: with a writer process,
+        the next batch is checked meanwhile. The writer takes a batch only once the one before is
+        written, so a failed write leaves nothing else half done.
+        """
         batch, self.batch = self.batch, _Batch()
         if batch.count == 0:
             return False
         self.report.read += batch.count
-        rejects = batch.rejects
+        batch.first_of.clear()  # only needed while the batch was read
+        written = None
         if batch.rows:
-            rejects.extend(self._write(batch))
+            rows = storage_rows([item[4] for item in batch.rows], self.now, postgres=self.writer.postgres)
+            written = self.writer.submit(rows)
+        self.settle()
+        self.pending = (batch, written)
+        return True
+
+    def settle(self) -> None:
+        """Wait for the batch in flight, if any, and report its rejects in input order."""
+        if self.pending is None:
+            return
+        (batch, written), self.pending = self.pending, None
+        rejects = batch.rejects
+        if written is not None:
+            rejects.extend(self._rejects_of_write(batch, written.result()))
         rejects.sort(key=_position)
         for _, source, line, reason, raw in rejects:
             self.log.reject(line, reason, raw, source=source)
-        return True
 
-    def _write(self, batch: _Batch) -> list[_Reject]:
-        """Store the batch's rows; return the rejects only the database could tell."""
+    def _rejects_of_write(self, batch: _Batch, written: BatchWrite) -> list[_Reject]:
+        """Count what the writer stored; return the rejects only the database could tell."""
+        if self.run_start_seq is None:
+            self.run_start_seq = written.seq_before
+        self.report.inserted += written.inserted
+        if written.inserted and self.locator is not None:
+            seqs = (written.seq_before, written.seq_last)
+            self.locator.regions.append(_Region(*seqs, batch.start_offset, batch.end_offset, batch.start_line))
         rejects: list[_Reject] = []
-        with event_transaction(self.session_factory) as tx:
-            if self.run_start_seq is None:
-                self.run_start_seq = tx.max_seq()
-            keep = self._known_customers_only(tx, batch.rows, rejects)
-            seq_before = tx.max_seq()
-            inserted = tx.insert([item[4] for item in keep], self.now)
-            stored = tx.stored_seqs([item[4][0] for item in keep]) if inserted < len(keep) else {}
-            seq_last = tx.max_seq() if inserted else seq_before
-        self.report.inserted += inserted
-        if inserted and self.locator is not None:
-            region = _Region(seq_before, seq_last, batch.start_offset, batch.end_offset, batch.start_line)
-            self.locator.regions.append(region)
-        for position, source, line, raw, row in keep:
-            seq = stored.get(row[0])
-            if seq is not None and seq <= seq_before:
+        unknown = written.unknown_customers
+        if not unknown and not written.stored:
+            return rejects  # every row went in
+        for position, source, line, raw, row in batch.rows:
+            if row[1] in unknown:
+                rejects.append((position, source, line, f"unknown customer {row[1]!r}", raw))
+                continue
+            seq = written.stored.get(row[0])
+            if seq is not None and seq <= written.seq_before:
                 reason = self._duplicate_reason(row[0], seq)
                 if reason is None:
                     self.report.duplicates += 1
                 else:
                     rejects.append((position, source, line, reason, raw))
         return rejects
-
-    def _known_customers_only(self, tx: EventTransaction, rows: list[_Row], rejects: list[_Reject]) -> list[_Row]:
-        """The rows whose customer exists; the others become rejects. One query for the ids not cached."""
-        wanted = sorted({item[4][1] for item in rows} - self.known_customers)
-        found = tx.known_customers(wanted) if wanted else set()
-        if len(self.known_customers) + len(found) > CUSTOMER_CACHE_SIZE:
-            self.known_customers.clear()
-        self.known_customers.update(found)
-        known = self.known_customers
-        keep = []
-        for item in rows:
-            customer_id = item[4][1]
-            if customer_id in known or customer_id in found:
-                keep.append(item)
-            else:
-                rejects.append((item[0], item[1], item[2], f"unknown customer {customer_id!r}", item[3]))
-        return keep
 
     def _duplicate_reason(self, event_id: str, seq: int) -> str | None:
         """Why a stored ``event_id`` is a bad line (repeated in this input), or None (known before)."""

@@ -1,4 +1,4 @@
-"""A 50 MB events file: ingested in batches with flat memory and exact counts."""
+"""A 100 MB events file: ingested in batches with flat memory and exact counts."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 from referral_automation.services.ingest import upsert_customers
+from referral_automation.services.ingest_events import MAX_BATCH_BYTES
 from tests.services.ingest_helpers import NOW, Workspace, make_workspace
 
-TARGET_BYTES = 50 * 1024 * 1024
 CUSTOMERS = 300
-#: A load-everything ingest holds the file's 50 MB (and far more as objects); batches need a few MB.
-PEAK_BOUND = 24 * 1024 * 1024
+#: A batch holds at most MAX_BATCH_BYTES of lines, and the ingest about six times that at its peak
+#: (the batch being checked, the one being written, its pickle for the writer process).
+PEAK_BOUND = 6 * MAX_BATCH_BYTES
+#: Twice the bound: a load-everything ingest would hold all of it (and far more as objects).
+TARGET_BYTES = 2 * PEAK_BOUND
 PAD = "x" * 3800
 
 
@@ -39,7 +42,7 @@ def _line(index: int) -> str:
 
 
 def _write_file(path: Path) -> tuple[int, int]:
-    """Write about 50 MB; return (lines, bad lines)."""
+    """Write about TARGET_BYTES; return (lines, bad lines)."""
     lines = bad = size = 0
     with path.open("w", encoding="utf-8") as handle:
         while size < TARGET_BYTES:
@@ -62,7 +65,7 @@ def ws(db_url: str, tmp_path: Path) -> Workspace:
 
 @pytest.mark.slow
 def test_a_big_file_is_ingested_with_flat_memory(ws: Workspace, tmp_path: Path) -> None:
-    """It ingests 50 MB with a memory peak far below the file's size, and every count right."""
+    """It ingests 100 MB with a memory peak far below the file's size, and every count right."""
     path = tmp_path / "events.jsonl"
     lines, bad = _write_file(path)
     assert path.stat().st_size >= TARGET_BYTES
