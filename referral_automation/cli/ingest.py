@@ -81,7 +81,7 @@ def events(
     database_url: DatabaseUrlOption = None,
     config_dir: ConfigDirOption = None,
     now: NowOption = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lines per transaction.")] = 20_000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lines per transaction.")] = 50_000,
     rejects: RejectsOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -174,3 +174,15 @@ def test_a_bad_now_is_a_usage_error(sqlite_url: str, customers_file: Path) -> No
 
     assert result.exit_code == 2
     assert "--now" in result.stderr
+
+
+def test_the_default_batch_sizes_are_the_services_own() -> None:
+    """It commits as many lines at a time as the ingest services do when called from Python."""
+    import inspect
+
+    from referral_automation.cli import ingest as cli_ingest
+    from referral_automation.services import ingest_customers, ingest_events
+
+    assert inspect.signature(cli_ingest.events).parameters["batch_size"].default == ingest_events.DEFAULT_BATCH_SIZE
+    customers_default = inspect.signature(cli_ingest.customers).parameters["batch_size"].default
+    assert customers_default == ingest_customers.DEFAULT_BATCH_SIZE
