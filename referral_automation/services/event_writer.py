@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -289,6 +290,9 @@ if __name__ == "__main__":
     # Through the package, so what is pickled names referral_automation's classes, not __main__'s.
     from referral_automation.services import event_writer
 
+    # Ctrl-C reaches the whole process group: the parent stops sending and closes the pipe, and
+    # this process finishes the batch it holds (one transaction) instead of dying in the middle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed in this process may corrupt the replies
     event_writer.serve(sys.stdin.buffer, replies)

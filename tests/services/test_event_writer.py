@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -122,3 +123,16 @@ def test_a_script_without_a_main_guard_runs_once(sqlite_url: str, tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "10"
     assert runs.read_text() == "run\n"
+
+
+def test_ctrl_c_leaves_the_writer_process_to_finish_its_batch(sqlite_url: str) -> None:
+    """It ignores SIGINT (the parent decides when to stop), so a batch is never cut in the middle."""
+    add_customer(sessions(sqlite_url), "c1")
+    writer = ProcessBatchWriter(sqlite_url)
+    try:
+        assert writer.submit(_rows(("e1", "c1"))).result().inserted == 1  # the process is up
+        os.kill(writer.process.pid, signal.SIGINT)
+        assert writer.submit(_rows(("e2", "c1"))).result().inserted == 1
+    finally:
+        writer.close()
+    assert writer.process.returncode == 0
