@@ -28,6 +28,7 @@ from referral_automation.config import AppConfig, Campaign
 from referral_automation.db.driver import Driver, from_json, unchanged
 from referral_automation.db.models import Customer, JourneyEvent, Moment, Response
 from referral_automation.db.types import UTCDateTime
+from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.responses import ENGAGED
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
@@ -54,19 +55,65 @@ class Claim:
     cancelled: int = 0
     #: Follow-ups with nothing left to send.
     finished: int = 0
+    #: Leased requests not yet made jobs (``build_jobs``): their rows as read, undecoded.
+    leased: list[Leased] = field(default_factory=list)
+    #: How each column of ``leased`` rows that needs decoding is decoded.
+    decoders: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
 
     @property
     def touched(self) -> int:
         """Requests this claim changed; 0 means nothing is due any more."""
-        return len(self.jobs) + self.rescheduled + self.cancelled + self.finished
+        return len(self.jobs) + len(self.leased) + self.rescheduled + self.cancelled + self.finished
+
+    def message_keys(self) -> list[tuple[str, str, int]]:
+        """(message id, request id, step) of every leased request: what earlier runs may have left."""
+        return [(leased.message_id, leased.row["id"], leased.step) for leased in self.leased]
+
+    def build_jobs(self) -> Claim:
+        """The leased rows decoded and made jobs, once the claim's transaction has committed.
+
+        Decoding values and building jobs is Python work that need not hold SQLite's write lock,
+        which every other send worker is waiting for (about 15 µs a message).
+        """
+        for leased in self.leased:
+            self.decode(leased.row)
+            self.jobs.append(_job(leased))
+        self.leased = []
+        return self
+
+    def decode(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` (as ``_context`` read it) with each value as its column's type decodes it, in place."""
+        for name, decode in self.decoders:
+            if row[name] is not None:  # NULL stays None whatever the type
+                row[name] = decode(row[name])
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """One leased request as its claim read it, and what the claim decided for its job."""
+
+    row: dict[str, Any]
+    step: int
+    message_id: str
+    suppressed: bool
+    zone: ZoneInfo
+    zone_warning: str | None
+    engaged: bool = False
 
 
 # --------------------------------------------------------------------------- first asks
 def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
     """Claim up to ``batch_size`` requests due for their first send (step 0)."""
-    rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size))
+    return lease_first_asks(session, config=config, now=now, options=options).build_jobs()
+
+
+def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
+    """``claim_first_asks`` without building the jobs: the caller does (``build_jobs``) after its commit."""
+    claim = Claim()
+    rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size), claim)
     suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
-    claim, updates, windows = Claim(), [], _Windows(now)
+    updates, windows = [], _Windows(now)
     for row in rows:
         campaign = config.campaigns.campaigns.get(row["campaign"])
         if campaign is None:
@@ -80,7 +127,7 @@ def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
             updates.append({"id": row["id"], moved: opening, "updated_at": now})
             continue
         updates.append(_leased(row["id"], now=now, options=options, status="sending"))
-        claim.jobs.append(_job(row, step=0, suppressed=suppressed, zone=(zone, warning)))
+        claim.leased.append(_lease(row, step=0, suppressed=suppressed, zone=(zone, warning)))
     store.bulk_update(session, store.requests_table, updates)
     return claim
 
@@ -121,10 +168,16 @@ def _cancelled(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
 # --------------------------------------------------------------------------- follow-ups
 def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
     """Claim up to ``batch_size`` sent requests whose next follow-up is due."""
-    rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size))
+    return lease_follow_ups(session, config=config, now=now, options=options).build_jobs()
+
+
+def lease_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
+    """``claim_follow_ups`` without building the jobs: the caller does (``build_jobs``) after its commit."""
+    claim = Claim()
+    rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size), claim)
     suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
     engaged = _engaged(session, [row["id"] for row in rows])
-    claim, updates, windows = Claim(), [], _Windows(now)
+    updates, windows = [], _Windows(now)
     for row in rows:
         campaign = config.campaigns.campaigns.get(row["campaign"])
         if campaign is None or row["followups_sent"] >= len(campaign.follow_ups.after_days):
@@ -138,8 +191,8 @@ def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, opti
             continue
         updates.append(_leased(row["id"], now=now, options=options))
         step = row["followups_sent"] + 1
-        claim.jobs.append(
-            _job(row, step=step, suppressed=suppressed, zone=(zone, warning), engaged=row["id"] in engaged)
+        claim.leased.append(
+            _lease(row, step=step, suppressed=suppressed, zone=(zone, warning), engaged=row["id"] in engaged)
         )
     store.bulk_update(session, store.requests_table, updates)
     return claim
@@ -203,11 +256,13 @@ def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status:
     return row
 
 
-def _context(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
+def _context(session: Session, ids: Sequence[str], claim: Claim) -> list[dict[str, Any]]:
     """Everything a message needs, for the claimed ids: request, customer, moment and its event.
 
-    Read through the driver (``db.driver``), each value decoded as its column's type would
-    decode it: SQLAlchemy's rows and result processing cost more than the query here.
+    Read through the driver (``db.driver``): SQLAlchemy's rows and result processing cost more
+    than the query here. Values stay as the driver gives them; ``claim.decoders`` says how
+    ``Claim.build_jobs`` decodes them as their columns' types would (the claim itself reads
+    only text and integers: ids, campaign, zone, status, address, follow-ups sent).
     """
     r, c, m, e = store.requests_table, customers_table, moments_table, events_table
     driver = Driver(session)
@@ -229,15 +284,8 @@ def _context(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
         f" LEFT OUTER JOIN {e.name} ON {e.name}.seq = {m.name}.event_seq WHERE {r.name}.id {driver.IN_LIST}"
     )
     names = [name for _, name in columns]
-    decoders = [(n, decode) for n, (column, _) in enumerate(columns) if (decode := _decoder(driver, column))]
-    rows = []
-    for raw in driver.select_in(sql, ids):
-        values = list(raw)
-        for n, decode in decoders:
-            if values[n] is not None:  # NULL stays None whatever the type
-                values[n] = decode(values[n])
-        rows.append(dict(zip(names, values, strict=True)))
-    return rows
+    claim.decoders = [(name, decode) for column, name in columns if (decode := _decoder(driver, column))]
+    return [dict(zip(names, raw, strict=True)) for raw in driver.select_in(sql, ids)]
 
 
 def _decoder(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None:
@@ -256,13 +304,26 @@ CUSTOMER_COLUMNS = (
 )  # fmt: skip
 
 
-def _job(
-    row: Mapping[str, Any], *, step: int, suppressed: set[str], zone: tuple[ZoneInfo, str | None], engaged: bool = False
-) -> Job:
+def _lease(
+    row: dict[str, Any], *, step: int, suppressed: set[str], zone: tuple[ZoneInfo, str | None], engaged: bool = False
+) -> Leased:
+    return Leased(
+        row=row,
+        step=step,
+        message_id=identity.message_id(row["id"], step),
+        suppressed=row["email"].casefold() in suppressed,
+        zone=zone[0],
+        zone_warning=zone[1],
+        engaged=engaged,
+    )
+
+
+def _job(leased: Leased) -> Job:
+    row = leased.row
     customer = CustomerFacts(
         **{name: row[name] for name in CUSTOMER_COLUMNS if name != "lifetime_value"},
         lifetime_value=Decimal(row["lifetime_value"] or 0),
-        suppressed=row["email"].casefold() in suppressed,
+        suppressed=leased.suppressed,
     )
     return Job(
         request_id=row["id"],
@@ -276,9 +337,10 @@ def _job(
         moment_properties=dict(row["moment_properties"] or {}),
         first_sent_at=row["sent_at"],
         customer=customer,
-        step=step,
+        step=leased.step,
         attempts=row["attempts"] or 0,
-        zone=zone[0],
-        zone_warning=zone[1],
-        engaged=engaged,
+        zone=leased.zone,
+        message_id=leased.message_id,
+        zone_warning=leased.zone_warning,
+        engaged=leased.engaged,
     )

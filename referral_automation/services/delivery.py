@@ -180,6 +180,26 @@ class _Plan:
     existing: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What earlier runs left for a batch's messages (step 1): their rows, and which of those still
+    ``sending`` a provider has reported on (accepted, with its message id if told)."""
+
+    rows: dict[str, dict[str, Any]]
+    accepted: dict[str, str | None]
+
+
+def read_evidence(session: Session, messages: Sequence[tuple[str, str, int]]) -> Evidence:
+    """The ``Evidence`` of (message id, request id, step) ``messages``.
+
+    A claim reads it in its own transaction (``send_batch``): one turn of SQLite's write lock
+    fewer per batch, and nothing but this worker touches its leased requests' messages.
+    """
+    rows = store.message_rows(session, [message_id for message_id, _, _ in messages])
+    pending = [message for message in messages if rows.get(message[0], {}).get("status") == "sending"]
+    return Evidence(rows, store.accepted_by_provider(session, pending) if pending else {})
+
+
 def deliver(
     session_factory: SessionFactory,
     jobs: Sequence[Job],
@@ -188,10 +208,16 @@ def deliver(
     composer: Composer,
     now: datetime,
     options: DeliveryOptions,
+    evidence: Evidence | None = None,
 ) -> list[Outcome]:
-    """Steps 1–4 of the protocol for a batch of claimed jobs; the caller records the outcomes."""
-    with session_factory() as session, session.begin():
-        plan = _plan(session, jobs, sender=sender, now=now, options=options)
+    """Steps 1–4 of the protocol for a batch of claimed jobs; the caller records the outcomes.
+
+    ``evidence`` is step 1's reading when the claim did it already, else it is read here.
+    """
+    if evidence is None:
+        with session_factory() as session, session.begin():
+            evidence = read_evidence(session, [(job.message_id, job.request_id, job.step) for job in jobs])
+    plan = _plan(jobs, evidence, sender=sender, now=now, options=options)
     outcomes = list(plan.outcomes)
     emails: list[OutgoingEmail] = []
     sending: list[Job] = []
@@ -215,20 +241,13 @@ def deliver(
 
 
 def _plan(
-    session: Session, jobs: Sequence[Job], *, sender: EmailSender, now: datetime, options: DeliveryOptions
+    jobs: Sequence[Job], evidence: Evidence, *, sender: EmailSender, now: datetime, options: DeliveryOptions
 ) -> _Plan:
     """Steps 1 and 2: settle what earlier runs left, stop what may not be sent, keep the rest."""
-    rows = store.message_rows(session, [job.message_id for job in jobs])
-    pending = [
-        (job.message_id, job.request_id, job.step)
-        for job in jobs
-        if rows.get(job.message_id, {}).get("status") == "sending"
-    ]
-    accepted = store.accepted_by_provider(session, pending) if pending else {}
     plan = _Plan()
     for job in jobs:
-        row = rows.get(job.message_id, {})
-        known = _known_outcome(job, row, accepted, sender=sender, now=now, options=options)
+        row = evidence.rows.get(job.message_id, {})
+        known = _known_outcome(job, row, evidence.accepted, sender=sender, now=now, options=options)
         if known is not None:
             plan.outcomes.append(known)
             continue

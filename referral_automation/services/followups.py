@@ -20,7 +20,7 @@ from referral_automation.config import AppConfig, Campaign
 from referral_automation.domain.sendwindow import next_opening
 from referral_automation.email.message import EmailSender
 from referral_automation.services import send_store as store
-from referral_automation.services.claims import claim_follow_ups
+from referral_automation.services.claims import lease_follow_ups
 from referral_automation.services.delivery import (
     Composer,
     DeliveryOptions,
@@ -29,6 +29,7 @@ from referral_automation.services.delivery import (
     Outcome,
     Verdict,
     deliver,
+    read_evidence,
     record_messages,
 )
 
@@ -85,13 +86,17 @@ def follow_up_batch(
     now: datetime,
     options: DeliveryOptions,
 ) -> DeliveryReport:
-    """Claim, send and record one batch of due follow-ups."""
+    """Claim, send and record one batch of due follow-ups (in the transactions ``send_batch`` uses)."""
     with session_factory() as session, session.begin():
-        claim = claim_follow_ups(session, config=config, now=now, options=options)
+        claim = lease_follow_ups(session, config=config, now=now, options=options)
+        evidence = read_evidence(session, claim.message_keys())
+    claim.build_jobs()
     report = DeliveryReport(batches=1, claimed=len(claim.jobs), rescheduled=claim.rescheduled, finished=claim.finished)
     if not claim.jobs:
         return report
-    outcomes = deliver(session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options)
+    outcomes = deliver(
+        session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options, evidence=evidence
+    )
     record_follow_ups(session_factory, outcomes, config=config, now=now)
     report.count(outcomes)
     return report

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.config import AppConfig
 from referral_automation.email.message import EmailSender
 from referral_automation.services import send_store as store
-from referral_automation.services.claims import claim_first_asks
+from referral_automation.services.claims import lease_first_asks
 from referral_automation.services.delivery import (
     Composer,
     DeliveryOptions,
@@ -31,6 +31,7 @@ from referral_automation.services.delivery import (
     Outcome,
     Verdict,
     deliver,
+    read_evidence,
     record_messages,
 )
 from referral_automation.services.followups import FollowUpSchedule
@@ -47,15 +48,23 @@ def send_batch(
     now: datetime,
     options: DeliveryOptions,
 ) -> DeliveryReport:
-    """Claim, send and record one batch of due first asks."""
+    """Claim, send and record one batch of due first asks.
+
+    The claim's transaction also reads what earlier runs left for its messages, and its jobs are
+    built after the commit: on SQLite every send worker waits for that write lock.
+    """
     with session_factory() as session, session.begin():
-        claim = claim_first_asks(session, config=config, now=now, options=options)
+        claim = lease_first_asks(session, config=config, now=now, options=options)
+        evidence = read_evidence(session, claim.message_keys())
+    claim.build_jobs()
     report = DeliveryReport(
         batches=1, claimed=len(claim.jobs), rescheduled=claim.rescheduled, cancelled=claim.cancelled
     )
     if not claim.jobs:
         return report
-    outcomes = deliver(session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options)
+    outcomes = deliver(
+        session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options, evidence=evidence
+    )
     record_first_asks(session_factory, outcomes, config=config, now=now)
     report.count(outcomes)
     return report

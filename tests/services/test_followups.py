@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 
 from referral_automation.config import AppConfig, FollowUps
 from referral_automation.db.models import Customer, Response, Suppression
@@ -260,3 +260,29 @@ def test_follow_ups_skip_requests_never_sent(factory: Factory) -> None:
     sender = FakeSender()
     assert follow_up(factory, sender, NOW + timedelta(days=10)).claimed == 0
     assert request_row(factory, request_id).status == "failed"
+
+
+def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
+    """It claims follow-ups and reads their messages' earlier rows in one transaction, then writes
+    the sending rows and records the outcomes in one each, as the first ask does."""
+    sent_request(factory, FakeSender())
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "begin", count)
+    try:
+        report = followups_service.follow_up_batch(
+            factory,
+            config=shipped_config(),
+            sender=FakeSender(),
+            composer=fake_composer,
+            now=FIRST_FOLLOW_UP,
+            options=OPTIONS,
+        )
+    finally:
+        event.remove(engine, "begin", count)
+    assert report.sent == 1
+    assert len(begun) == 3

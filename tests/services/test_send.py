@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from referral_automation.db.models import Message, Suppression
 from referral_automation.db.session import session_factory
@@ -18,7 +18,7 @@ from referral_automation.errors import (
     TemplateError,
 )
 from referral_automation.services.delivery import DeliveryOptions, Job, content_hash
-from referral_automation.services.send import send_due
+from referral_automation.services.send import send_batch, send_due
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,
@@ -285,3 +285,27 @@ def test_message_rows_are_unique_per_step(factory: Factory) -> None:
     with factory() as session:
         count = len(session.execute(select(Message.id).where(Message.referral_request_id == request_id)).all())
     assert count == 1
+
+
+def test_a_batch_takes_three_transactions(factory: Factory) -> None:
+    """It claims a batch and reads what earlier runs left for its messages in one transaction, then
+    writes the sending rows and records the outcomes in one each (on SQLite, each is a turn of
+    the write lock every other send worker waits for)."""
+    for name in ("ann", "bob"):
+        add_customer(factory, name)
+        add_request(factory, name)
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "begin", count)
+    try:
+        report = send_batch(
+            factory, config=shipped_config(), sender=FakeSender(), composer=fake_composer, now=NOW, options=OPTIONS
+        )
+    finally:
+        event.remove(engine, "begin", count)
+    assert report.sent == 2
+    assert len(begun) == 3

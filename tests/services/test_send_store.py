@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from referral_automation.db.models import Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
 from referral_automation.services import send_store as store
-from referral_automation.services.claims import _context
+from referral_automation.services.claims import Claim, _context
 from tests.services.send_helpers import NOW, Factory, add_customer, add_request
 
 #: Datetimes the ORM converts: another zone, microseconds, a leap day.
@@ -106,7 +106,8 @@ def test_claimed_context_reads_what_the_orm_reads(factory: Factory) -> None:
         moment = session.scalars(select(ReferralRequest.moment_id).where(ReferralRequest.id == ids[2])).one()
         session.execute(update(Moment).where(Moment.id == moment).values(event_seq=None))
     with factory() as session, session.begin():
-        read = {row["id"]: row for row in _context(session, ids)}
+        claim = Claim()
+        read = {row["id"]: claim.decode(row) for row in _context(session, ids, claim)}
         for request_id in ids:
             request = session.get(ReferralRequest, request_id)
             assert request is not None
