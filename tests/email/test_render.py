@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from referral_automation.email.context import customer_view
 from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
-from referral_automation.email.template_functions import mailto, nl2br
+from referral_automation.email.template_functions import _quote_text, mailto, nl2br
 from referral_automation.errors import TemplateError
 from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
@@ -233,6 +235,14 @@ def test_mailto_percent_encodes_and_round_trips() -> None:
     query = parse_qs(urlsplit(url).query)
     assert query["subject"] == ["Try Acme? Yes & no"]
     assert query["body"] == [body.replace("\n", "\r\n")]
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=60) | st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None:
+    """It percent-encodes any text as ``quote(text, safe="")`` does, ASCII or not, met before or not."""
+    assert _quote_text(text) == quote(text, safe="")
+    assert _quote_text(text) == quote(text, safe="")  # the second time from the words already met
 
 
 def test_shipped_email_mailto_carries_the_introduction_and_referral_link() -> None:
