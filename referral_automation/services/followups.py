@@ -107,10 +107,11 @@ def record_follow_ups(
 ) -> None:
     """Step 5: message rows and requests of a follow-up batch, in one transaction."""
     schedule = FollowUpSchedule(config, now=now)
+    updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
     with session_factory() as session, session.begin():
+        requests = store.BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
         record_messages(session, outcomes, actor="follow-ups", now=now)
-        updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
-        store.bulk_update(session, store.requests_table, updates)
+        requests.run()
 
 
 def _request_update(outcome: Outcome, *, schedule: FollowUpSchedule, now: datetime) -> dict[str, Any]:

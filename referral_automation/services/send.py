@@ -75,10 +75,11 @@ def record_first_asks(
 ) -> None:
     """Step 5: message rows and requests of a batch, in one transaction."""
     schedule = FollowUpSchedule(config, now=now)
+    updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
     with session_factory() as session, session.begin():
+        requests = store.BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
         record_messages(session, outcomes, actor="send", now=now)
-        updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
-        store.bulk_update(session, store.requests_table, updates)
+        requests.run()
 
 
 def _request_update(outcome: Outcome, *, schedule: FollowUpSchedule, now: datetime) -> dict[str, Any]:

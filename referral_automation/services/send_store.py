@@ -18,7 +18,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from referral_automation.db.driver import Driver, unchanged
+from referral_automation.db.driver import Driver, Timestamps, aware, sqlite_timestamp, unchanged
 from referral_automation.db.models import AuditEntry, Message, ReferralRequest, Response, Suppression
 from referral_automation.db.session import is_postgres
 from referral_automation.db.types import UTCDateTime
@@ -46,33 +46,48 @@ def dialect_insert(session: Session, table: Table) -> Any:
 
 
 def bulk_update(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """``UPDATE table SET … WHERE id = …`` for each row, in as few statements as possible.
+    """``UPDATE table SET … WHERE id = …`` for each row, in as few statements as possible (``BulkUpdate``)."""
+    BulkUpdate(session, table, rows).run()
+
+
+class BulkUpdate:
+    """The statements of ``bulk_update``, prepared when built and run by ``run``.
 
     Rows that set the same values (a claim's lease, a batch's ``sent`` status) become one
     ``UPDATE … WHERE id IN (…)``; the rest one ``executemany`` per set of columns. Per-row
-    parameter processing is most of the cost of a send on SQLite, so this matters.
+    parameter processing is most of the cost of a send on SQLite, so this matters; and it is all
+    done when built, before any statement: on SQLite the first one takes the write lock that the
+    other send workers wait for, so a caller builds it before its transaction's first statement.
     """
-    if not rows:
-        return
-    same_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
-    for row in rows:
-        # Rows of one caller list their columns in one order: no sort needed to group them.
-        key = tuple(item for item in row.items() if item[0] != "id")
-        same_values.setdefault(key, []).append(row["id"])
-    driver = Driver(session)
-    values = _Values(driver, table)
-    by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for key, ids in same_values.items():
-        columns = tuple(column for column, _ in key)
-        if len(ids) == 1:
-            by_shape.setdefault(columns, []).append((*values.row(key), ids[0]))
-            continue
-        assignments, bound = _assignments(table, columns), values.row(key)
-        for part in chunks(ids):
-            in_list, listed = driver.any_of(part)
-            driver.execute(f"UPDATE {table.name} SET {assignments} WHERE id {in_list}", (*bound, *listed))
-    for columns, group in by_shape.items():
-        driver.execute_many(f"UPDATE {table.name} SET {_assignments(table, columns)} WHERE id = ?", group)
+
+    def __init__(self, session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        self.session = session
+        self.table = table
+        same_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+        for row in rows:
+            # Rows of one caller list their columns in one order: no sort needed to group them.
+            key = tuple(item for item in row.items() if item[0] != "id")
+            same_values.setdefault(key, []).append(row["id"])
+        values = _Values(session, table)
+        self.by_ids: list[tuple[str, tuple[Any, ...], list[str]]] = []
+        self.by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for key, ids in same_values.items():
+            columns = tuple(column for column, _ in key)
+            if len(ids) == 1:
+                self.by_shape.setdefault(columns, []).append((*values.row(key), ids[0]))
+            else:
+                self.by_ids.append((_assignments(table, columns), values.row(key), ids))
+
+    def run(self) -> None:
+        if not (self.by_ids or self.by_shape):
+            return
+        driver, name = Driver(self.session), self.table.name
+        for assignments, bound, ids in self.by_ids:
+            for part in chunks(ids):
+                in_list, listed = driver.any_of(part)
+                driver.execute(f"UPDATE {name} SET {assignments} WHERE id {in_list}", (*bound, *listed))
+        for columns, group in self.by_shape.items():
+            driver.execute_many(f"UPDATE {name} SET {_assignments(self.table, columns)} WHERE id = ?", group)
 
 
 def _assignments(table: Table, columns: Sequence[str]) -> str:
@@ -84,10 +99,12 @@ class _Values:
 
     ``UTCDateTime`` goes through the driver's timestamp conversion (remembering the last value: a
     batch's rows share ``now``); every other type through SQLAlchemy's own bind processor, if any.
+    Built from the session's engine, not its connection, so converting opens no transaction.
     """
 
-    def __init__(self, driver: Driver, table: Table) -> None:
-        self.driver = driver
+    def __init__(self, session: Session, table: Table) -> None:
+        self.dialect = session.get_bind().dialect
+        self.timestamp_in = aware if self.dialect.name == "postgresql" else sqlite_timestamp
         self.table = table
         self._converters: dict[str, Any] = {}
         self._shapes: dict[tuple[str, ...], list[tuple[int, Any]]] = {}
@@ -97,9 +114,9 @@ class _Values:
         if found is None:
             kind = self.table.c[column].type
             if isinstance(kind, UTCDateTime):
-                found = self.driver.timestamps_in()
+                found = Timestamps(self.timestamp_in)
             else:
-                found = kind.dialect_impl(self.driver.dialect).bind_processor(self.driver.dialect) or unchanged
+                found = kind.dialect_impl(self.dialect).bind_processor(self.dialect) or unchanged
             self._converters[column] = found
         return found
 
@@ -181,15 +198,18 @@ def _provider_id(details: Any) -> str | None:
 
 
 def insert_message_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """New ``sending`` rows; a row already there (same id or same request and step) is kept as it is."""
+    """New ``sending`` rows; a row already there (same id or same request and step) is kept as it is.
+
+    The rows are converted before the first statement (which, on SQLite, takes the write lock).
+    """
     if not rows:
         return
-    driver = Driver(session)
-    values = _Values(driver, messages_table)
+    values = _Values(session, messages_table)
     by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
         columns = tuple(row)
         by_shape.setdefault(columns, []).append(values.values(columns, list(row.values())))
+    driver = Driver(session)
     for columns, group in by_shape.items():
         names = ", ".join(messages_table.c[column].name for column in columns)
         marks = ", ".join("?" * len(columns))

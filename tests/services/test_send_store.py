@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from referral_automation.db.models import Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
@@ -95,6 +95,32 @@ def test_bulk_updates_store_what_an_orm_update_stores(factory: Factory, at: date
 
     assert values(ids[0]) == values(ids[1]) == values(ids[3])
     assert values(ids[2]) == values(ids[4])
+
+
+def test_bulk_update_touches_the_database_only_when_run(factory: Factory) -> None:
+    """It groups and converts the rows when prepared, before any statement (on SQLite the first one
+    takes the write lock other workers wait for), and updates them when run."""
+    ids = [add_request(factory, add_customer(factory, f"prep-{n}")) for n in range(3)]
+    rows = [{"id": ids[0], "status": "sent", "sent_at": TIMES[1]}] + [{"id": i, "status": "failed"} for i in ids[1:]]
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "begin", count)
+    try:
+        with factory() as session, session.begin():
+            prepared = store.BulkUpdate(session, store.requests_table, rows)
+            assert begun == []
+            prepared.run()
+            assert len(begun) == 1
+    finally:
+        event.remove(engine, "begin", count)
+    with factory() as session:
+        stored = {r.id: r for r in session.scalars(select(ReferralRequest).where(ReferralRequest.id.in_(ids)))}
+    assert [stored[i].status for i in ids] == ["sent", "failed", "failed"]
+    assert stored[ids[0]].sent_at == TIMES[1]
 
 
 def test_claimed_context_reads_what_the_orm_reads(factory: Factory) -> None:
