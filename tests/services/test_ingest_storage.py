@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from referral_automation.config import load_config
 from referral_automation.db.models import JourneyEvent
-from referral_automation.services.event_store import sqlite_timestamp
-from tests.services.ingest_helpers import Workspace, event, make_workspace
+from referral_automation.services.event_checks import EventChecker
+from tests.services.ingest_helpers import ROOT, Workspace, event, make_workspace
 
 TIMES = [
     "2026-03-01T09:30:00Z",
@@ -62,22 +63,43 @@ def test_ingested_rows_are_stored_as_the_orm_stores_them(ws: Workspace, occurred
     assert ingested.properties == orm.properties == properties
 
 
+ZONES = [UTC, timezone(timedelta(hours=-9, minutes=-30)), timezone(timedelta(hours=14))]
+
+
+def _formats(value: datetime) -> list[str]:
+    """Ways an export may write ``value``: with Z, with its offset, with and without a fraction, a space."""
+    utc = value.astimezone(UTC)
+    return [
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ") if utc.microsecond == 0 else utc.isoformat().replace("+00:00", "Z"),
+        f"{utc:%Y-%m-%dT%H:%M:%S}Z",
+        value.isoformat(),
+        value.isoformat(" ", "milliseconds"),
+        utc.isoformat(),
+    ]
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30)), UTC])))
-def test_the_sqlite_text_matches_sqlalchemy_for_any_time(value: datetime) -> None:
-    """It formats any aware time exactly as SQLAlchemy's SQLite DATETIME stores its naive UTC value."""
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 2),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30)), timezone(timedelta(hours=14))]),
+    )
+)
+def test_the_checked_time_is_sqlalchemys_sqlite_text_however_it_was_written(value: datetime) -> None:
+    """It turns any way of writing a time into exactly the text SQLAlchemy's SQLite DATETIME stores for it."""
     from sqlalchemy.dialects.sqlite import DATETIME
 
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        return
+    checker = EventChecker(load_config(ROOT / "config").events)
     processor = DATETIME().bind_processor(None)  # type: ignore[arg-type]
     assert processor is not None
-    assert sqlite_timestamp(value) == processor(utc.replace(tzinfo=None))
+    for written in _formats(value):
+        parsed = datetime.fromisoformat(written.replace("Z", "+00:00"))
+        expected = processor(parsed.astimezone(UTC).replace(tzinfo=None))
+        assert checker.check(event("e1", occurred_at=written))[3] == expected, written
 
 
-def test_naive_times_are_refused() -> None:
-    """It refuses a naive datetime, as UTCDateTime does."""
-    with pytest.raises(ValueError, match="aware"):
-        sqlite_timestamp(datetime(2026, 1, 1))
+def test_a_week_date_is_not_taken_for_a_calendar_date() -> None:
+    """It formats an ISO week date (also 20 characters with a Z) through the datetime, not by cutting the text."""
+    checker = EventChecker(load_config(ROOT / "config").events)
+
+    assert checker.check(event("e1", occurred_at="2026-W10-1T09:30:00Z"))[3] == "2026-03-02 09:30:00.000000"
