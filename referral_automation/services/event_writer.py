@@ -16,7 +16,7 @@ from "repeated in this input" exactly as before.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import marshal
 import os
 import pickle
@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.db.session import session_factory as make_session_factory
 from referral_automation.errors import ReferralAutomationError
 from referral_automation.services.event_store import EventTransaction, StorageRow, event_transaction
+
+logger = logging.getLogger(__name__)
 
 #: Known customer ids kept between batches (cleared when full, so memory stays bounded).
 CUSTOMER_CACHE_SIZE = 200_000
@@ -146,8 +148,8 @@ class ProcessBatchWriter:
     runs the caller's main script again in the child, which an unguarded user script (or a
     notebook) would not survive. The child reads the database URL (never on its command line,
     where ``ps`` would show a password) and then batches from its stdin (``marshal``), and answers
-    each with a ``BatchWrite`` or the exception it raised (``pickle``), in length-prefixed frames. It opens its own
-    engine, so it has the same SQLite settings; it stops when its stdin closes.
+    each with a ``BatchWrite`` or the exception it raised (``pickle``), in length-prefixed frames.
+    It opens its own engine, so it has the same SQLite settings; it stops when its stdin closes.
     """
 
     def __init__(self, database_url: str, *, python: str = sys.executable) -> None:
@@ -196,15 +198,16 @@ class ProcessBatchWriter:
         return WriterProcessError(f"the event writer process stopped (exit code {self.process.wait()})")
 
     def close(self) -> None:
-        """Let the child finish what it is doing and stop; end it if it does not within a minute."""
-        with contextlib.suppress(OSError):
-            self.requests.close()
+        """Let the child finish the batch it holds and stop; end it if it has not within ``STOP_TIMEOUT``.
+
+        An answer nobody will read (the ingest failed, or was interrupted, with a batch in flight)
+        is drained meanwhile, so the child never blocks writing it into a full pipe.
+        """
         try:
-            self.process.wait(timeout=STOP_TIMEOUT)
+            self.process.communicate(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
-        self.replies.close()
+            self.process.communicate()
 
 
 class _Reply:
@@ -226,9 +229,16 @@ class _Reply:
 
 
 def batch_writer(session_factory: sessionmaker[Session], *, process: bool) -> BatchWriter:
-    """A writer into ``session_factory``'s database: a child process's, or this process's own."""
+    """A writer into ``session_factory``'s database: a child process's, or this process's own.
+
+    Where no child process can be started (no Python executable to run, as in an embedded
+    interpreter), the batches are written here, a little slower, and a warning says so.
+    """
     if process:
-        return ProcessBatchWriter(_engine(session_factory).url.render_as_string(hide_password=False))
+        try:
+            return ProcessBatchWriter(_engine(session_factory).url.render_as_string(hide_password=False))
+        except OSError as error:
+            logger.warning("ingest: no writer process (%s); writing in this process", error)
     return InlineBatchWriter(session_factory)
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,3 +137,37 @@ def test_ctrl_c_leaves_the_writer_process_to_finish_its_batch(sqlite_url: str) -
     finally:
         writer.close()
     assert writer.process.returncode == 0
+
+
+def test_closing_with_an_unread_answer_does_not_wait_for_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    """It drains an answer nobody will read (after an error), so the writer process stops at once."""
+    monkeypatch.setattr(event_writer, "STOP_TIMEOUT", 30.0)
+    add_customer(sessions(sqlite_url), "c1")
+    rows = _rows(*((f"e{n}", "c1") for n in range(20_000)))
+    writer = ProcessBatchWriter(sqlite_url)
+    assert writer.submit(rows).result().inserted == 20_000
+    writer.submit(rows)  # all known: the answer lists 20,000 stored seqs, more than a pipe holds
+
+    started = time.monotonic()
+    writer.close()
+
+    assert time.monotonic() - started < 20
+    assert writer.process.returncode == 0
+
+
+def test_without_a_python_to_start_the_batches_are_written_here(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, sqlite_url: str
+) -> None:
+    """It falls back to writing in this process, with a warning, when no writer process can start."""
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("no python here")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+
+    writer = event_writer.batch_writer(sessions(sqlite_url), process=True)
+
+    assert isinstance(writer, event_writer.InlineBatchWriter)
+    assert "no writer process (no python here)" in caplog.text
