@@ -1,6 +1,7 @@
 """Send throughput: render + outbox + database for N due referral requests on SQLite.
 
     python benchmarks/send.py [--requests 100000] [--batch-size 1000] [--workers 2] [--profile out.prof]
+    python benchmarks/send.py --outbox-threads 4       # the outbox writing from four threads
 
 Inserts N due requests directly (customers, moments, requests; no events), then runs the send
 service to the end with the shipped templates and the outbox sender, and prints emails, seconds,
@@ -108,7 +109,7 @@ def _worker_init(ready: Any) -> None:
 
 
 def send_all(
-    url: str, outbox: str, worker: str, batch_size: int, profile: str | None = None
+    url: str, outbox: str, worker: str, batch_size: int, profile: str | None = None, threads: int = 1
 ) -> tuple[int, float, float]:
     """One worker: the send service to the end (run in its own process when there are several).
 
@@ -127,7 +128,7 @@ def send_all(
     report = send_due(
         factory,
         config=config,
-        sender=OutboxSender(settings.outbox_dir, clock=lambda: NOW),
+        sender=OutboxSender(settings.outbox_dir, clock=lambda: NOW, threads=threads),
         composer=composer,
         now=NOW,
         options=DeliveryOptions(batch_size=batch_size, worker=worker),
@@ -214,14 +215,17 @@ def run(args: argparse.Namespace) -> None:
 
     if args.workers == 1:
         started = time.perf_counter()
-        sent, cpu_seconds, startup = send_all(url, str(outbox), "bench-0", args.batch_size, args.profile)
+        sent, cpu_seconds, startup = send_all(
+            url, str(outbox), "bench-0", args.batch_size, args.profile, args.outbox_threads
+        )
         seconds = time.perf_counter() - started
     else:
         context = multiprocessing.get_context("spawn")
         ready = context.Barrier(args.workers + 1)
         with ProcessPoolExecutor(args.workers, mp_context=context, initializer=_worker_init, initargs=(ready,)) as pool:
             futures = [
-                pool.submit(send_all, url, str(outbox), f"bench-{n}", args.batch_size) for n in range(args.workers)
+                pool.submit(send_all, url, str(outbox), f"bench-{n}", args.batch_size, None, args.outbox_threads)
+                for n in range(args.workers)
             ]
             ready.wait(timeout=300)
             started = time.perf_counter()
@@ -285,6 +289,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes claiming batches side by side")
     parser.add_argument("--profile", help="write a cProfile of the send to this file")
     parser.add_argument("--breakdown", type=int, default=0, metavar="N", help="also time each stage alone on N emails")
+    parser.add_argument("--outbox-threads", type=int, default=1, help="the outbox's writer threads (1: none started)")
     parser.add_argument("--keep", action="store_true", help="keep the database and outbox directory")
     parser.add_argument(
         "--outbox-dir", help="parent of the outbox (default: beside the database; /dev/shm leaves the disk out)"

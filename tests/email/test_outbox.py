@@ -172,6 +172,20 @@ def test_send_many_with_threads_keeps_the_order(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.eml"))) == 40
 
 
+def test_send_many_writes_in_the_calling_thread_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It writes a large batch without starting threads unless asked to (they cost CPU and gained nothing)."""
+    import referral_automation.email.outbox as outbox
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no thread pool by default")
+
+    monkeypatch.setattr(outbox, "ThreadPoolExecutor", no_pool)
+    emails = [outgoing(message_id=f"6b1f0f55-5d8c-5c4e-9a53-{n:012d}") for n in range(40)]
+    outcomes = OutboxSender(tmp_path, clock=lambda: NOW).send_many(emails)
+    assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+    assert len(list(tmp_path.glob("*.eml"))) == 40
+
+
 def test_unwritable_directory_is_retryable(tmp_path: Path) -> None:
     """It reports a directory it cannot create as a retryable error."""
     blocker = tmp_path / "file"
