@@ -65,8 +65,10 @@ class BulkUpdate:
         self.table = table
         same_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
         for row in rows:
-            # Rows of one caller list their columns in one order: no sort needed to group them.
-            key = tuple(item for item in row.items() if item[0] != "id")
+            # Rows of one caller list their columns in one order (the send path's with "id" first):
+            # no sort needed to group them.
+            items = tuple(row.items())
+            key = items[1:] if items[0][0] == "id" else tuple(item for item in items if item[0] != "id")
             same_values.setdefault(key, []).append(row["id"])
         values = _Values(session, table)
         self.by_ids: list[tuple[str, tuple[Any, ...], list[str]]] = []

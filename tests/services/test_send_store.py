@@ -99,9 +99,9 @@ def test_bulk_updates_store_what_an_orm_update_stores(factory: Factory, at: date
 
 def test_bulk_update_touches_the_database_only_when_run(factory: Factory) -> None:
     """It groups and converts the rows when prepared, before any statement (on SQLite the first one
-    takes the write lock other workers wait for), and updates them when run."""
+    takes the write lock other workers wait for), and updates them when run, wherever "id" is listed."""
     ids = [add_request(factory, add_customer(factory, f"prep-{n}")) for n in range(3)]
-    rows = [{"id": ids[0], "status": "sent", "sent_at": TIMES[1]}] + [{"id": i, "status": "failed"} for i in ids[1:]]
+    rows = [{"status": "sent", "sent_at": TIMES[1], "id": ids[0]}] + [{"id": i, "status": "failed"} for i in ids[1:]]
     begun: list[object] = []
 
     def count(connection: object) -> None:
