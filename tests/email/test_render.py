@@ -245,6 +245,15 @@ def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None
     assert _quote_text(text) == quote(text, safe="")  # the second time from the words already met
 
 
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(["Hi,", "", "Grüße von Ana", "a & b = c?", "Line\r", "x\u2028y"]), max_size=8))
+def test_mailto_body_is_the_text_with_crlf_line_breaks_percent_encoded(lines: list[str]) -> None:
+    """It encodes a body as ``quote`` encodes its lines joined by CRLF, whatever line breaks it had."""
+    for body in ("\n".join(lines), "\r\n".join(lines)):
+        query = urlsplit(mailto("S", body)).query
+        assert query.split("&body=")[1] == quote("\r\n".join(body.splitlines()), safe="")
+
+
 def test_shipped_email_mailto_carries_the_introduction_and_referral_link() -> None:
     """It gives the customer a mailto: link whose body is the introduction with their referral link."""
     email = compose()
