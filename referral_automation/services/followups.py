@@ -29,6 +29,7 @@ from referral_automation.services.delivery import (
     Outcome,
     Verdict,
     deliver,
+    frozen_heap,
     read_evidence,
     record_messages,
 )
@@ -77,6 +78,7 @@ class FollowUpSchedule:
         return self._known[key]
 
 
+@frozen_heap()
 def follow_up_batch(
     session_factory: SessionFactory,
     *,

@@ -31,6 +31,7 @@ from referral_automation.services.delivery import (
     Outcome,
     Verdict,
     deliver,
+    frozen_heap,
     read_evidence,
     record_messages,
 )
@@ -39,6 +40,7 @@ from referral_automation.services.followups import FollowUpSchedule
 SessionFactory = sessionmaker[Session]
 
 
+@frozen_heap()
 def send_batch(
     session_factory: SessionFactory,
     *,

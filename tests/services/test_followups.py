@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from referral_automation.config import AppConfig, FollowUps
 from referral_automation.db.models import Customer, Response, Suppression
 from referral_automation.db.session import session_factory
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.email.message import EmailSender
+from referral_automation.email.message import EmailSender, OutgoingEmail
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.services import followups as followups_service
-from referral_automation.services.delivery import DeliveryOptions, DeliveryReport
+from referral_automation.services.delivery import DeliveryOptions, DeliveryReport, Job
 from referral_automation.services.followups import send_follow_ups
 from referral_automation.services.responses import ResponseInput, record_responses
 from referral_automation.services.send import send_due
@@ -264,9 +265,15 @@ def test_follow_ups_skip_requests_never_sent(factory: Factory) -> None:
 
 def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
     """It claims follow-ups and reads their messages' earlier rows in one transaction, then writes
-    the sending rows and records the outcomes in one each, as the first ask does."""
+    the sending rows and records the outcomes in one each, as the first ask does, with the heap
+    frozen while it renders."""
     sent_request(factory, FakeSender())
     begun: list[object] = []
+    frozen: list[int] = []
+
+    def composer(job: Job) -> OutgoingEmail:
+        frozen.append(gc.get_freeze_count())
+        return fake_composer(job)
 
     def count(connection: object) -> None:
         begun.append(connection)
@@ -278,7 +285,7 @@ def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
             factory,
             config=shipped_config(),
             sender=FakeSender(),
-            composer=fake_composer,
+            composer=composer,
             now=FIRST_FOLLOW_UP,
             options=OPTIONS,
         )
@@ -286,3 +293,5 @@ def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
         event.remove(engine, "begin", count)
     assert report.sent == 1
     assert len(begun) == 3
+    assert frozen[0] > 0
+    assert gc.get_freeze_count() == 0

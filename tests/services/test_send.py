@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -309,3 +310,39 @@ def test_a_batch_takes_three_transactions(factory: Factory) -> None:
         event.remove(engine, "begin", count)
     assert report.sent == 2
     assert len(begun) == 3
+
+
+def test_a_batch_runs_with_the_heap_frozen(factory: Factory) -> None:
+    """It keeps what was alive before a batch out of the garbage collector's passes while the batch
+    renders and sends, and hands it back to the collector afterwards."""
+    add_customer(factory, "ann")
+    add_request(factory, "ann")
+    before = gc.get_freeze_count()
+    frozen_while_composing: list[int] = []
+
+    def composer(job: Job) -> OutgoingEmail:
+        frozen_while_composing.append(gc.get_freeze_count())
+        return fake_composer(job)
+
+    report = send_batch(
+        factory, config=shipped_config(), sender=FakeSender(), composer=composer, now=NOW, options=OPTIONS
+    )
+    assert report.sent == 1
+    assert frozen_while_composing[0] > before
+    assert gc.get_freeze_count() == before
+
+
+def test_a_heap_the_process_froze_stays_frozen(factory: Factory) -> None:
+    """It leaves a heap the process froze itself (before forking, say) frozen after a batch."""
+    add_customer(factory, "ann")
+    add_request(factory, "ann")
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        report = send_batch(
+            factory, config=shipped_config(), sender=FakeSender(), composer=fake_composer, now=NOW, options=OPTIONS
+        )
+        assert report.sent == 1
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
