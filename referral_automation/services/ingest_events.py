@@ -10,7 +10,8 @@ appeared earlier in the same input (the later line is rejected). An ``event_id``
 this run is "already known", never bad, even where the file repeats it: idempotency comes first.
 
 Memory stays flat however big the input: lines are read and written in batches (one transaction
-each), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
+each; a big file's batches are written by a writer process while the next is checked, see
+event_writer.py), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
 found through the database (an event inserted by this run has a ``seq`` above the run's start);
 the line of its first occurrence is then looked up by reading that earlier batch's byte range of
 the file again, instead of keeping every id of the file in memory.
@@ -141,6 +142,7 @@ def ingest_event_records(
             ingest.add_record(item_source, line, record)
         ingest.finish()
     finally:
+        writer.close()
         log.close()
     return report
 
