@@ -343,6 +343,6 @@ def test_a_heap_the_process_froze_stays_frozen(factory: Factory) -> None:
             factory, config=shipped_config(), sender=FakeSender(), composer=fake_composer, now=NOW, options=OPTIONS
         )
         assert report.sent == 1
-        assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() > frozen // 2  # still frozen (objects freed meanwhile leave it too)
     finally:
         gc.unfreeze()
