@@ -171,6 +171,8 @@ _CAPTURING_NODES = (
 _SCALARS = (str, int, bool)
 _REPRESENTED = (float, Decimal, datetime, date)
 _MARKER = re.compile("\ue000(\\d+)\ue001")
+#: The characters ``markupsafe.escape`` replaces.
+_HTML_SPECIAL = re.compile("[&<>'\"]")
 
 
 @dataclass(slots=True)
@@ -199,7 +201,12 @@ class Skeleton:
             value = values[index]
             for apply, args, kwargs in filters:
                 value = apply(value, *args, **kwargs)
-            out.append(escape(value) if escaped else str(value))  # Markup is a str: join takes it as it is
+            if not escaped:
+                out.append(str(value))
+            elif type(value) is str and _HTML_SPECIAL.search(value) is None:
+                out.append(value)  # what escape() gives, without building a Markup (most values: names, links)
+            else:
+                out.append(escape(value))  # Markup is a str: join takes it as it is
             out.append(literals[n])
         return "".join(out)
 

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup, escape
 
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.context import CustomerView, customer_view
 from referral_automation.email.render import EmailRenderer
+from referral_automation.email.skeleton import Skeleton
 from tests.email.render_support import MOMENT_AT, TEMPLATES, compose, customer
 
 #: One renderer with skeletons and one without, over the shipped templates, shared by the examples
@@ -164,3 +166,12 @@ def test_pure_text_filters_are_applied_to_each_customers_value(tmp_path: Path) -
         context = {"customer": view(person)}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
     assert all(found is not None for group in renderer._skeletons.values() for found in group.values())
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(), st.text(alphabet="<>&'\"ab é"), st.integers(), st.builds(Markup, st.text())))
+def test_a_slot_printed_escaped_is_what_markupsafe_escape_gives(value: Any) -> None:
+    """It fills an escaped slot with ``escape(value)``'s text and an unescaped one with ``str(value)``,
+    for any value: plain text, text full of HTML's special characters, numbers, markup."""
+    part = Skeleton(literals=("<p>", "|", "</p>"), prints=((0, (), True), (0, (), False)))
+    assert part.fill([value]) == f"<p>{escape(value)}|{value}</p>"
