@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import errno
+import os
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -192,6 +194,80 @@ def test_unwritable_directory_is_retryable(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(RetryableDeliveryError):
         OutboxSender(blocker / "outbox").send(outgoing())
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux's")
+def test_a_message_gets_its_name_only_when_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It writes into an unnamed file and links it under its name: no temporary name, no rename."""
+
+    def no_rename(*args: object) -> None:
+        raise AssertionError("no temporary file renamed")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    email = outgoing()
+    OutboxSender(tmp_path, clock=lambda: NOW).send(email)
+
+    assert [path.name for path in tmp_path.iterdir()] == [f"{email.message_id}.eml"]
+    assert (tmp_path / f"{email.message_id}.eml").read_bytes() == render_eml(email, date=NOW)
+    assert (tmp_path / f"{email.message_id}.eml").stat().st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def test_a_file_system_without_unnamed_files_gets_a_temporary_file_and_a_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It falls back to a named temporary file for good when the file system refuses unnamed files."""
+    import referral_automation.email.outbox as outbox
+
+    calls: list[str] = []
+
+    def unsupported(directory: str, final: str, data: bytes) -> None:
+        calls.append(final)
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(outbox, "_write_unnamed", unsupported)
+    monkeypatch.setattr(outbox, "_O_TMPFILE", 1)
+    sender = OutboxSender(tmp_path, clock=lambda: NOW)
+    emails = [outgoing(message_id=f"6b1f0f55-5d8c-5c4e-9a53-{n:012d}") for n in range(3)]
+    outcomes = sender.send_many(emails)
+
+    assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{email.message_id}.eml" for email in emails]
+    assert len(calls) == 1
+
+
+def test_a_name_taken_meanwhile_keeps_the_first_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It leaves a file another worker wrote between its check and its write, and reports the same send."""
+
+    first = OutboxSender(tmp_path, clock=lambda: NOW).send(outgoing())
+    before = (tmp_path / str(first.provider_message_id)).read_bytes()
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+
+    again = OutboxSender(tmp_path, clock=lambda: NOW.replace(year=2030)).send(outgoing(subject="changed"))
+
+    assert again == first
+    assert (tmp_path / str(first.provider_message_id)).read_bytes() == before
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_full_disk_is_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It reports a write the file system refused for want of space as a retryable error."""
+    import referral_automation.email.outbox as outbox
+
+    def full(directory: str, final: str, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outbox, "_write_unnamed", full)
+    monkeypatch.setattr(outbox, "_O_TMPFILE", 1)
+
+    with pytest.raises(RetryableDeliveryError, match="No space left"):
+        OutboxSender(tmp_path, clock=lambda: NOW).send(outgoing())
+    assert list(tmp_path.iterdir()) == []
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_make_sender_picks_the_outbox(tmp_path: Path) -> None:
