@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
 from referral_automation.db import repositories as repo
+from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts, MomentCandidate
 from referral_automation.services.detect_decide import (
     CANDIDATE,
@@ -45,7 +46,6 @@ from referral_automation.services.detect_decide import (
     MomentOutcome,
     RuleBook,
     decide_customer,
-    moment_key,
     moment_row,
     moment_values,
     new_request,
@@ -158,7 +158,7 @@ def scan_events(
 
 
 def _candidate_row(moment: MomentCandidate, now: datetime) -> dict[str, Any]:
-    key = moment_key(moment.customer_id, moment.rule_id, moment.source_key)
+    key = identity.moment_id(moment.customer_id, moment.rule_id, moment.source_key)
     return moment_values(moment, key, CANDIDATE, None, None, now=now)
 
 

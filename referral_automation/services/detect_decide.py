@@ -10,7 +10,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from hashlib import sha1
 from typing import Any, Self
 
 from referral_automation.config import AllOf, AnyOf, AppConfig, Condition, Guards, NotOf, TriggerRule
@@ -41,33 +40,8 @@ class MomentOutcome:
     @classmethod
     def of(cls, moment: MomentCandidate, outcome: str, guard: str | None = None, reason: str | None = None) -> Self:
         """The outcome with the moment's deterministic id (derived once: uuid5 is not free)."""
-        key = moment_key(moment.customer_id, moment.rule_id, moment.source_key)
+        key = identity.moment_id(moment.customer_id, moment.rule_id, moment.source_key)
         return cls(moment, key, outcome, guard, reason)
-
-
-_NAMESPACE = identity.NAMESPACE.bytes
-
-
-def _uuid5(name: str) -> str:
-    """``str(uuid.uuid5(identity.NAMESPACE, name))`` without building a ``uuid.UUID`` (a scan derives
-    tens of thousands of ids): SHA-1 of namespace and name, its version nibble set to 5 and the
-    top bits of its variant nibble to ``10``."""
-    h = sha1(_NAMESPACE + name.encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-#: A hex digit with its top two bits replaced by ``10`` (RFC 4122's variant).
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def moment_key(customer_id: str, rule_id: str, source_key: str) -> str:
-    """``identity.moment_id``, faster."""
-    return _uuid5(f"moment\x1f{customer_id}\x1f{rule_id}\x1f{source_key}")
-
-
-def request_key(moment_id: str) -> str:
-    """``identity.request_id``, faster."""
-    return _uuid5(f"request\x1f{moment_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +205,7 @@ class NewRequest:
 def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts, *, now: datetime) -> NewRequest:
     """The referral request a requested moment becomes: arm, code, approval and send time."""
     moment_id = outcome.moment_id
-    request_id = request_key(moment_id)
+    request_id = identity.request_id(moment_id)
     campaign = book.config.campaign(outcome.moment.campaign)
     arm = arms.uniform_arm(campaign, arms.seeded_rng(request_id))
     scheduled_for, warning = book.send_time(now, customer.timezone, outcome.moment.campaign)
