@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, load_config
@@ -203,3 +204,20 @@ def at_local(zone: str, year: int, month: int, day: int, hour: int, minute: int 
     from zoneinfo import ZoneInfo
 
     return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+@contextmanager
+def transactions_begun(factory: sessionmaker[Session]) -> Iterator[list[object]]:
+    """The connections that begin a transaction while the block runs: one entry per transaction
+    (on SQLite, each is a turn of the write lock the other send workers wait for)."""
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        event.remove(engine, "begin", count)

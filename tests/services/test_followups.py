@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, update
+from sqlalchemy import insert, update
 
 from referral_automation.config import AppConfig, FollowUps
 from referral_automation.db.models import Customer, Response, Suppression
@@ -33,6 +33,7 @@ from tests.services.send_helpers import (
     messages_of,
     request_row,
     shipped_config,
+    transactions_begun,
 )
 
 BERLIN = "Europe/Berlin"
@@ -268,19 +269,13 @@ def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
     the sending rows and records the outcomes in one each, as the first ask does, with the heap
     frozen while it renders."""
     sent_request(factory, FakeSender())
-    begun: list[object] = []
     frozen: list[int] = []
 
     def composer(job: Job) -> OutgoingEmail:
         frozen.append(gc.get_freeze_count())
         return fake_composer(job)
 
-    def count(connection: object) -> None:
-        begun.append(connection)
-
-    engine = factory.kw["bind"]
-    event.listen(engine, "begin", count)
-    try:
+    with transactions_begun(factory) as begun:
         report = followups_service.follow_up_batch(
             factory,
             config=shipped_config(),
@@ -289,8 +284,6 @@ def test_a_follow_up_batch_takes_three_transactions(factory: Factory) -> None:
             now=FIRST_FOLLOW_UP,
             options=OPTIONS,
         )
-    finally:
-        event.remove(engine, "begin", count)
     assert report.sent == 1
     assert len(begun) == 3
     assert frozen[0] > 0

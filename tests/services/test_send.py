@@ -6,7 +6,7 @@ import gc
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from referral_automation.db.models import Message, Suppression
 from referral_automation.db.session import session_factory
@@ -31,6 +31,7 @@ from tests.services.send_helpers import (
     messages_of,
     request_row,
     shipped_config,
+    transactions_begun,
 )
 
 
@@ -295,19 +296,10 @@ def test_a_batch_takes_three_transactions(factory: Factory) -> None:
     for name in ("ann", "bob"):
         add_customer(factory, name)
         add_request(factory, name)
-    begun: list[object] = []
-
-    def count(connection: object) -> None:
-        begun.append(connection)
-
-    engine = factory.kw["bind"]
-    event.listen(engine, "begin", count)
-    try:
+    with transactions_begun(factory) as begun:
         report = send_batch(
             factory, config=shipped_config(), sender=FakeSender(), composer=fake_composer, now=NOW, options=OPTIONS
         )
-    finally:
-        event.remove(engine, "begin", count)
     assert report.sent == 2
     assert len(begun) == 3
 

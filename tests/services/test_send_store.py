@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from referral_automation.db.models import Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
 from referral_automation.services import send_store as store
 from referral_automation.services.claims import Claim, _context
-from tests.services.send_helpers import NOW, Factory, add_customer, add_request
+from tests.services.send_helpers import NOW, Factory, add_customer, add_request, transactions_begun
 
 #: Datetimes the ORM converts: another zone, microseconds, a leap day.
 TIMES = [
@@ -102,21 +102,11 @@ def test_bulk_update_touches_the_database_only_when_run(factory: Factory) -> Non
     takes the write lock other workers wait for), and updates them when run, wherever "id" is listed."""
     ids = [add_request(factory, add_customer(factory, f"prep-{n}")) for n in range(3)]
     rows = [{"status": "sent", "sent_at": TIMES[1], "id": ids[0]}] + [{"id": i, "status": "failed"} for i in ids[1:]]
-    begun: list[object] = []
-
-    def count(connection: object) -> None:
-        begun.append(connection)
-
-    engine = factory.kw["bind"]
-    event.listen(engine, "begin", count)
-    try:
-        with factory() as session, session.begin():
-            prepared = store.BulkUpdate(session, store.requests_table, rows)
-            assert begun == []
-            prepared.run()
-            assert len(begun) == 1
-    finally:
-        event.remove(engine, "begin", count)
+    with transactions_begun(factory) as begun, factory() as session, session.begin():
+        prepared = store.BulkUpdate(session, store.requests_table, rows)
+        assert begun == []
+        prepared.run()
+        assert len(begun) == 1
     with factory() as session:
         stored = {r.id: r for r in session.scalars(select(ReferralRequest).where(ReferralRequest.id.in_(ids)))}
     assert [stored[i].status for i in ids] == ["sent", "failed", "failed"]
