@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.session import session_factory as make_session_factory
@@ -230,15 +230,25 @@ class _Reply:
 def batch_writer(session_factory: sessionmaker[Session], *, process: bool) -> BatchWriter:
     """A writer into ``session_factory``'s database: a child process's, or this process's own.
 
-    Where no child process can be started (no Python executable to run, as in an embedded
-    interpreter), the batches are written here, a little slower, and a warning says so.
+    An in-memory SQLite database exists only in this process, so it is always written here. Where
+    no child process can be started (no Python executable to run, as in an embedded interpreter),
+    the batches are written here too, a little slower, and a warning says so.
     """
-    if process:
+    url = _engine(session_factory).url
+    if process and not _in_memory(url):
         try:
-            return ProcessBatchWriter(_engine(session_factory).url.render_as_string(hide_password=False))
+            return ProcessBatchWriter(url.render_as_string(hide_password=False))
         except OSError as error:
             logger.warning("ingest: no writer process (%s); writing in this process", error)
     return InlineBatchWriter(session_factory)
+
+
+def _in_memory(url: URL) -> bool:
+    """Whether ``url`` names a SQLite database that lives in its process's memory."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
 
 
 def _engine(session_factory: sessionmaker[Session]) -> Engine:

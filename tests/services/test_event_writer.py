@@ -13,8 +13,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 
 from referral_automation.services import event_writer
 from referral_automation.services.event_store import StorageRow, storage_rows
@@ -171,3 +172,22 @@ def test_without_a_python_to_start_the_batches_are_written_here(
 
     assert isinstance(writer, event_writer.InlineBatchWriter)
     assert "no writer process (no python here)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:events?mode=memory&cache=shared&uri=true"]
+)
+def test_an_in_memory_database_is_always_written_in_this_process(url: str) -> None:
+    """It never hands an in-memory SQLite database to a writer process, which would write into a memory of its own."""
+    writer = event_writer.batch_writer(sessionmaker(create_engine(url)), process=True)
+
+    assert isinstance(writer, event_writer.InlineBatchWriter)
+
+
+def test_a_database_file_gets_a_writer_process(sqlite_url: str) -> None:
+    """It starts the writer process for a SQLite file (and any server database) when asked."""
+    writer = event_writer.batch_writer(sessions(sqlite_url), process=True)
+    try:
+        assert isinstance(writer, ProcessBatchWriter)
+    finally:
+        writer.close()
