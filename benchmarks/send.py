@@ -200,7 +200,7 @@ def breakdown(count: int, batch_size: int, outbox_dir: str | None = None) -> lis
     return [
         ("templates (compose_email)", compose * 1e6),
         (".eml text (render_eml)", eml * 1e6),
-        ("file write (open, write, rename)", write * 1e6),
+        ("file write (the outbox sender)", write * 1e6),
         ("database (claim, rows, record)", database * 1e6),
     ]
 
