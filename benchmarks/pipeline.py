@@ -121,21 +121,25 @@ def _checked_events(config: Any, path: Path) -> list[Any]:
         return [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
 
 
-def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
-    """The writer's database work alone: rows checked and put in storage form in advance, then
-    written batch by batch as the ingest's writer does (``BatchStore``: customer check, insert)."""
+def _storage_batches(config: Any, path: Path, batch_size: int | None, *, postgres: bool) -> list[Any]:
+    """The events file checked and cut into the ingest's batches, each in storage form (``storage_rows``)."""
     from referral_automation.services.event_store import storage_rows
-    from referral_automation.services.event_writer import BatchStore
     from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
-    postgres = factory.kw["bind"].dialect.name == "postgresql"
     checked = _checked_events(config, path)
-    batches = [
+    return [
         storage_rows(checked[start : start + batch_size], NOW, postgres=postgres)
         for start in range(0, len(checked), batch_size)
     ]
-    del checked
+
+
+def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
+    """The writer's database work alone: rows checked and put in storage form in advance, then
+    written batch by batch as the ingest's writer does (``BatchStore``: customer check, insert)."""
+    from referral_automation.services.event_writer import BatchStore
+
+    batches = _storage_batches(config, path, batch_size, postgres=factory.kw["bind"].dialect.name == "postgresql")
     store = BatchStore(factory)
     baseline = _rss_mib()
     started = time.perf_counter()
@@ -147,16 +151,7 @@ def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) 
 def _raw_sqlite(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
     """SQLite alone: the rows already in storage form and grouped by customer, inserted with the
     sqlite3 module's ``executemany`` on the engine's connection (its pragmas), one transaction per batch."""
-    from referral_automation.services.event_store import storage_rows
-    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
-
-    batch_size = batch_size or DEFAULT_BATCH_SIZE
-    checked = _checked_events(config, path)
-    batches = [
-        storage_rows(checked[start : start + batch_size], NOW, postgres=False)
-        for start in range(0, len(checked), batch_size)
-    ]
-    del checked
+    batches = _storage_batches(config, path, batch_size, postgres=False)
     sql = (
         "INSERT INTO journey_events (event_id, customer_id, type, occurred_at, properties, ingested_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"

@@ -196,7 +196,11 @@ def test_unwritable_directory_is_retryable(tmp_path: Path) -> None:
         OutboxSender(blocker / "outbox").send(outgoing())
 
 
-@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux's")
+@pytest.mark.skipif(
+    not hasattr(os, "O_TMPFILE"),
+    reason="unnamed files (O_TMPFILE) exist only on Linux; elsewhere the outbox renames a temporary file, "
+    "which test_a_file_system_without_unnamed_files_gets_a_temporary_file_and_a_rename covers",
+)
 def test_a_message_gets_its_name_only_when_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It writes into an unnamed file and links it under its name: no temporary name, no rename."""
 
