@@ -52,6 +52,7 @@ from referral_automation.email.context import (
     ReferralView,
     RewardView,
 )
+from referral_automation.email.template_functions import mailto, tidy_text
 
 
 class Unknowable(Exception):  # noqa: N818 - not an error: "no skeleton for this part"
@@ -209,6 +210,22 @@ class Skeleton:
                 out.append(escape(value))  # Markup is a str: join takes it as it is
             out.append(literals[n])
         return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    """The ready-to-send introduction of a group: its body as a skeleton, its subject as rendered.
+
+    Its subject is a constant of the group (a subject made of a slot gets no skeleton); its body
+    is tidied and its ``mailto:`` built per email, exactly as for an introduction Jinja rendered.
+    """
+
+    body: Skeleton
+    subject: str
+
+    def fill(self, values: Sequence[Any]) -> IntroductionView:
+        body = tidy_text(self.body.fill(values)).rstrip("\n")
+        return IntroductionView(subject=self.subject, body=body, mailto=mailto(self.subject, body))
 
 
 # --------------------------------------------------------------------------- planning
