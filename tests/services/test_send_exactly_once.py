@@ -203,18 +203,21 @@ def test_unanswered_sends_give_up_after_max_attempts(factory: Factory) -> None:
 
 
 def test_crash_before_the_provider_call_sends_once(factory: Factory, outbox_dir: Path) -> None:
-    """It sends a message whose row was written by a worker that died before calling the provider."""
+    """It sends, once its lease ran out, a message whose worker died before handing it to the outbox
+    (an idempotent sender: no ``sending`` row was written, the request's lease holds it)."""
     add_customer(factory, "ann")
     request_id = add_request(factory, "ann")
 
     class DyingOutbox(OutboxSender):
         def send_many(self, emails):  # type: ignore[no-untyped-def]
-            raise SimulatedCrashError("killed between the sending row and the provider call")
+            raise SimulatedCrashError("killed between rendering and the provider call")
 
     with pytest.raises(SimulatedCrashError):
         run(factory, DyingOutbox(outbox_dir))
-    assert messages_of(factory, request_id)[0].status == "sending"
+    assert messages_of(factory, request_id) == []
+    assert request_row(factory, request_id).status == "sending"
     assert list(outbox_dir.iterdir()) == []
+    assert run(factory, OutboxSender(outbox_dir, clock=lambda: NOW)).claimed == 0  # leased
     outbox = OutboxSender(outbox_dir, clock=lambda: NOW)
     assert run(factory, outbox, now=AFTER_LEASE).sent == 1
     assert len(list(outbox_dir.iterdir())) == 1
