@@ -105,20 +105,22 @@ def _ascii_domain(domain: str) -> str:
 
 
 def _body(body: str, boundary: str, *, html: bool = False) -> tuple[str, bytes]:
-    """(Content-Transfer-Encoding, encoded body) with CRLF line ends, always 7-bit clean.
+    """(Content-Transfer-Encoding, encoded body) with CRLF line ends.
 
-    ASCII text with short lines goes as it is (``7bit``: readable, and nothing to encode);
-    other plain text as quoted-printable (still readable), other HTML as base64: quoted-printable
-    encoding of a whole inlined layout cost more than rendering it (its long lines carry each
-    customer's links), base64 is one C call, and mail clients show both alike. The CRLF that
-    the caller puts after it belongs to the boundary line (RFC 2046), so the body's own last
-    line break, if any, survives a round trip.
+    A body whose lines all fit in 998 octets goes as it is: ``7bit`` when ASCII, else ``8bit``
+    UTF-8 (RFC 6152; what mail clients write and read today). The outbox is for people to read,
+    in a mail client or a text editor, and its HTML stays searchable that way; it is a fifth
+    smaller than encoded, and encoding cost about 40 µs an email (more than rendering the HTML).
+    A body with a longer line (or a NUL, or the boundary) is encoded: HTML as base64 (one C
+    call), plain text as quoted-printable (still readable). The CRLF that the caller puts after
+    it belongs to the boundary line (RFC 2046), so the body's own last line break, if any,
+    survives a round trip.
     """
     normalised = body.replace("\r\n", "\n").replace("\r", "\n") if "\r" in body else body
-    if normalised.isascii() and boundary not in normalised:
-        lines = normalised.split("\n")
-        if max(map(len, lines)) <= _MAX_LINE:
-            return "7bit", CRLF.join(lines).encode("ascii")
+    if boundary not in normalised and "\x00" not in normalised:
+        data = normalised.replace("\n", CRLF).encode("utf-8")
+        if len(data) <= _MAX_LINE or max(map(len, data.split(b"\r\n"))) <= _MAX_LINE:
+            return ("7bit" if data.isascii() else "8bit"), data
     if html:
         return "base64", _base64_lines(normalised.replace("\n", CRLF).encode("utf-8"))
     cached = _QP_LINES.get
@@ -137,7 +139,7 @@ def _base64_lines(data: bytes) -> bytes:
     return b"\r\n".join([encoded[start : start + 76] for start in range(0, len(encoded), 76)])
 
 
-#: Longest line a 7bit part may have (RFC 5322: 998 characters before the CRLF).
+#: Longest line a 7bit or 8bit part may have (RFC 5322: 998 octets before the CRLF).
 _MAX_LINE = 998
 #: Quoted-printable lines already encoded: most lines of a campaign's emails are the same in every
 #: message (the layout), and encoding them again cost more than rendering them (about 100 µs an email).

@@ -283,17 +283,39 @@ def test_make_sender_picks_the_outbox(tmp_path: Path) -> None:
     assert sender.directory == tmp_path
 
 
-def test_ascii_bodies_go_as_they_are_and_others_encoded() -> None:
-    """It writes short-lined ASCII parts as 7bit, other text as quoted-printable and other HTML as base64."""
-    ascii_text = outgoing(text="Hello Ann,\nreply OK.\n", html="<p>" + "x" * 1200 + "</p>")
-    parts = list(parse(render_eml(ascii_text, date=NOW)).iter_parts())
-    assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "base64"]
-    assert parts[1].get_content() == "<p>" + "x" * 1200 + "</p>"
-    short_html = list(parse(render_eml(outgoing(html="<p>Hi</p>\n"), date=NOW)).iter_parts())
-    assert short_html[1]["Content-Transfer-Encoding"] == "7bit"
-    umlauts = list(parse(render_eml(outgoing(text="Grüße"), date=NOW)).iter_parts())
-    assert umlauts[0]["Content-Transfer-Encoding"] == "quoted-printable"
-    assert umlauts[0].get_content() == "Grüße"
+def test_bodies_go_as_they_are_when_their_lines_fit() -> None:
+    """It writes parts whose lines fit in 998 octets as they are: 7bit when ASCII, else 8bit UTF-8."""
+    parts = list(parse(render_eml(outgoing(text="Hello Ann,\nreply OK.\n", html="<p>Hi</p>\n"), date=NOW)).iter_parts())
+    assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "7bit"]
+    data = render_eml(outgoing(text="Grüße, 李小龙\n", html="<p>Grüße</p>"), date=NOW)
+    assert "Grüße, 李小龙\r\n".encode() in data  # readable (and searchable) in the file itself
+    umlauts = list(parse(data).iter_parts())
+    assert [part["Content-Transfer-Encoding"] for part in umlauts] == ["8bit", "8bit"]
+    assert [part.get_content().replace("\r\n", "\n") for part in umlauts] == ["Grüße, 李小龙\n", "<p>Grüße</p>"]
+
+
+def test_bodies_with_a_long_line_are_encoded() -> None:
+    """It encodes a part with a line over 998 octets (counting UTF-8 bytes, not characters):
+    HTML as base64, text as quoted-printable."""
+    long_html = "<p>" + "ü" * 500 + "</p>"  # 507 characters, 1,007 octets
+    long_text = "x" * 1200
+    parts = list(parse(render_eml(outgoing(text=long_text, html=long_html), date=NOW)).iter_parts())
+    assert [part["Content-Transfer-Encoding"] for part in parts] == ["quoted-printable", "base64"]
+    assert [part.get_content() for part in parts] == [long_text, long_html]
+    exactly = "y" * 998  # the longest line that goes as it is
+    assert (
+        list(parse(render_eml(outgoing(html=exactly), date=NOW)).iter_parts())[1]["Content-Transfer-Encoding"] == "7bit"
+    )
+
+
+@pytest.mark.parametrize("body", ["a\x00b", "see --=_alt_{boundary} here"])
+def test_bodies_a_reader_could_misread_are_encoded(body: str) -> None:
+    """It encodes a part holding a NUL or its own boundary, which a part written as it is cannot."""
+    email = outgoing()
+    text = body.format(boundary=email.message_id.replace("-", ""))
+    parts = list(parse(render_eml(outgoing(text=text, html=text), date=NOW)).iter_parts())
+    assert [part["Content-Transfer-Encoding"] for part in parts] == ["quoted-printable", "base64"]
+    assert [part.get_content() for part in parts] == [text, text]
 
 
 @settings(max_examples=50, deadline=None)
@@ -311,7 +333,7 @@ def test_html_bodies_round_trip(html: str) -> None:
 
 def test_html_in_base64_has_short_crlf_lines() -> None:
     """It wraps a base64 HTML part at 76 characters a line, each ending in CRLF, with the text's line breaks as CRLF."""
-    html = "<p>Grüße, 李小龙</p>\n" * 200
+    html = ("<p>Grüße, 李小龙</p>" * 60 + "\n") * 4  # lines of 1,500 octets: too long to go as they are
     data = render_eml(outgoing(html=html), date=NOW)
     body = data.split(b"Content-Transfer-Encoding: base64\r\n\r\n")[1].split(b"\r\n--")[0]
     assert all(len(line) <= 76 for line in body.split(b"\r\n"))
