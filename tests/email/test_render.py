@@ -245,6 +245,18 @@ def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None
     assert _quote_text(text) == quote(text, safe="")  # the second time from the words already met
 
 
+def test_every_character_is_percent_encoded_as_quote_does() -> None:
+    """It encodes each ASCII character, and the UTF-8 bytes of any other, exactly as ``quote(safe="")`` does."""
+    for code in [*range(256), 0x2028, 0x4E2D, 0xFFFF, 0x1F984, 0x10FFFF]:
+        word = f"{chr(code)}/{code}:{chr(code)}"  # a word never met before: encoded, not looked up
+        assert _quote_text(word) == quote(word, safe=""), hex(code)
+    for lone_surrogate in ("\ud800", "a\udfff"):
+        with pytest.raises(UnicodeEncodeError):
+            quote(lone_surrogate, safe="")
+        with pytest.raises(UnicodeEncodeError):
+            _quote_text(lone_surrogate)
+
+
 @settings(max_examples=200)
 @given(st.lists(st.sampled_from(["Hi,", "", "Grüße von Ana", "a & b = c?", "Line\r", "x\u2028y"]), max_size=8))
 def test_mailto_body_is_the_text_with_crlf_line_breaks_percent_encoded(lines: list[str]) -> None:
