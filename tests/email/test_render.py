@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from referral_automation.email.context import customer_view
 from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
-from referral_automation.email.template_functions import _quote_text, mailto, nl2br
+from referral_automation.email.template_functions import _quote_text, mailto, nl2br, tidy_text
 from referral_automation.errors import TemplateError
 from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
@@ -217,6 +217,21 @@ def test_text_part_has_no_trailing_spaces_or_blank_runs(tmp_path: Path) -> None:
     """It tidies the plain-text part: no trailing spaces, at most one blank line in a row."""
     renderer = EmailRenderer(write(tmp_path, email_files("m", text="\n\na  \n\n\n\nb\t\n\n")))
     assert renderer.render("m", None, {"name": "x"}).text == "a\n\nb\n"
+
+
+def tidy_by_each_rule(text: str) -> str:
+    """Tidying as the three rules say it, one after the other, to compare ``tidy_text`` with."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip("\n") + "\n"
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from([" ", "\t", "\n", "\r", "a", "é", "—"]), max_size=40))
+def test_tidy_text_is_each_rule_applied(text: str) -> None:
+    """It tidies any text exactly as its rules say, whether or not its first look finds something to do."""
+    assert tidy_text(text) == tidy_by_each_rule(text)
+    assert tidy_text(f"Grüße —\n{text}\n\n") == tidy_by_each_rule(f"Grüße —\n{text}\n\n")
 
 
 def test_nl2br_escapes_then_breaks_lines() -> None:
