@@ -125,7 +125,14 @@ class ReferralRequest(Base):
     __table_args__ = (
         Index("ix_referral_requests_due", "status", "scheduled_for"),
         Index("ix_referral_requests_customer_created", "customer_id", "created_at"),
-        Index("ix_referral_requests_followup", "status", "next_followup_at"),
+        # Only requests with a follow-up to come (migration 0004 says why).
+        Index(
+            "ix_referral_requests_followup",
+            "status",
+            "next_followup_at",
+            sqlite_where=text("next_followup_at IS NOT NULL"),
+            postgresql_where=text("next_followup_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
