@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 from jinja2 import nodes, pass_eval_context
 from jinja2.environment import TemplateModule
 from jinja2.nodes import EvalContext
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from referral_automation.email.context import (
     CampaignView,
@@ -172,8 +172,6 @@ _CAPTURING_NODES = (
 _SCALARS = (str, int, bool)
 _REPRESENTED = (float, Decimal, datetime, date)
 _MARKER = re.compile("\ue000(\\d+)\ue001")
-#: The characters ``markupsafe.escape`` replaces.
-_HTML_SPECIAL = re.compile("[&<>'\"]")
 
 
 @dataclass(slots=True)
@@ -204,8 +202,12 @@ class Skeleton:
                 value = apply(value, *args, **kwargs)
             if not escaped:
                 out.append(str(value))
-            elif type(value) is str and _HTML_SPECIAL.search(value) is None:
+            elif type(value) is str and not (
+                "&" in value or "<" in value or ">" in value or "'" in value or '"' in value
+            ):  # half the time of a regex search on a name or a link (0.10 against 0.22 µs)
                 out.append(value)  # what escape() gives, without building a Markup (most values: names, links)
+            elif type(value) is Markup:
+                out.append(value)  # escape() would copy it unchanged (0.8 µs for the introduction's nl2br)
             else:
                 out.append(escape(value))  # Markup is a str: join takes it as it is
             out.append(literals[n])

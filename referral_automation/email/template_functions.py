@@ -79,7 +79,9 @@ def ucfirst(value: Any) -> str:
 
 def nl2br(value: Any) -> Markup:
     """Escaped text with its line breaks as ``<br>``, for multi-line text in HTML."""
-    escaped = str(escape(value)).replace("\r\n", "\n").replace("\r", "\n")
+    escaped = str(escape(value))
+    if "\r" in escaped:  # rarely: the two replacements cost more than the test
+        escaped = escaped.replace("\r\n", "\n").replace("\r", "\n")
     return Markup(escaped.replace("\n", "<br>\n"))
 
 

@@ -237,6 +237,8 @@ def test_tidy_text_is_each_rule_applied(text: str) -> None:
 def test_nl2br_escapes_then_breaks_lines() -> None:
     """It escapes text and turns its line breaks into <br>."""
     assert str(nl2br("a<b>\r\nc")) == "a&lt;b&gt;<br>\nc"
+    assert str(nl2br("a\rb\n\r\nc")) == "a<br>\nb<br>\n<br>\nc"
+    assert str(nl2br("no breaks")) == "no breaks"
 
 
 # --------------------------------------------------------------------------- mailto
