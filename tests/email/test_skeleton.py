@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
 from referral_automation.domain.facts import CustomerFacts
-from referral_automation.email.context import CustomerView, customer_view
+from referral_automation.email.context import CustomerView, PersonView, customer_view
 from referral_automation.email.render import EmailRenderer
 from referral_automation.email.skeleton import Skeleton
 from tests.email.render_support import MOMENT_AT, TEMPLATES, compose, customer
@@ -152,6 +152,19 @@ def test_templates_doing_more_than_printing_a_value_render_the_ordinary_way(tmp_
         context = {"customer": view(customer(first_name=first_name)), "request_id": first_name}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
     assert all(found is None for group in renderer._skeletons.values() for found in group.values())
+
+
+def test_values_shared_by_a_group_key_its_skeletons(tmp_path: Path) -> None:
+    """It builds one skeleton per value of a name that is no customer's own (text, numbers, views)."""
+    directory = tmp_path / "t"
+    directory.mkdir()
+    for part in ("subject", "html", "txt"):
+        (directory / f"m.{part}").write_text("{{ variant }} {{ step }} {{ sender.name }} {{ customer.first_name }}")
+    renderer, plain = EmailRenderer(directory), EmailRenderer(directory, skeletons=False)
+    for variant, step, sender in (("a", 0, "Ann"), ("b", 0, "Ann"), ("a", 1, "Ann"), ("a", 0, "Bob"), ("a", 0, "Ann")):
+        context = {"customer": view(customer()), "variant": variant, "step": step, "sender": PersonView(sender, "x@y")}
+        assert renderer.render("m", None, context) == plain.render("m", None, context)
+    assert len(renderer._skeletons) == 4
 
 
 def test_pure_text_filters_are_applied_to_each_customers_value(tmp_path: Path) -> None:
