@@ -58,6 +58,8 @@ CONTEXT_FOLDER = "_context"
 #: Globals whose result depends on their arguments alone (``lipsum``, ``cycler``, ``namespace`` do not).
 PURE_GLOBALS = frozenset({"mailto", "localized", "range", "dict"})
 _MISSING = object()
+#: Types whose values ``skeleton.key_of`` keys as ``(type, value)``.
+_PLAIN_KEYS = frozenset({str, int, bool, type(None)})
 #: Reused ``_context/`` renderings kept at most (per renderer).
 _REUSED_LIMIT = 1000
 #: Renderings of a ``_context/`` file never reused, after which its reuse is not tried any more.
@@ -376,20 +378,29 @@ class EmailRenderer:
         if reads is None:
             return None
         values: list[Any] = [file]
+        plain_types = self.env.plain_types
         try:
             for read in reads:
-                if isinstance(read, tuple):
+                if type(read) is tuple:
                     owner = variables.get(read[0], _MISSING)
                     if owner is _MISSING:
                         return None
-                    values.append(skeleton.key_of(self.env.getattr(owner, read[1])))
+                    if type(owner) in plain_types and read[1][:1] != "_":  # what env.getattr does, inline
+                        value = getattr(owner, read[1])
+                    else:
+                        value = self.env.getattr(owner, read[1])
+                    kind = type(value)
+                    values.append((kind, value) if kind in _PLAIN_KEYS else skeleton.key_of(value))
                     continue
                 value = variables.get(read, _MISSING)
-                if read in PURE_GLOBALS and value is self.env.globals.get(read):
+                kind = type(value)
+                if kind in _PLAIN_KEYS:
+                    values.append((kind, value))
+                elif read in PURE_GLOBALS and value is self.env.globals.get(read):
                     values.append(read)
                 else:
                     values.append(skeleton.key_of(value, scalars_only=True))
-        except skeleton.Unknowable:
+        except (skeleton.Unknowable, AttributeError):
             return None
         return tuple(values)
 

@@ -403,6 +403,20 @@ def test_a_context_file_reading_a_customers_name_is_never_reused_for_another(tmp
         assert name.upper() in renderer.render("m", None, {"customer": person, "name": name}).subject.upper()
 
 
+@pytest.mark.parametrize("reading", ["{{ customer.nickname }}", "{{ customer._secret }}", "{{ customer.name.x }}"])
+def test_a_context_file_reading_what_is_not_there_is_reported_every_time(tmp_path: Path, reading: str) -> None:
+    """It reports a context file that reads a missing or private attribute for every email, never reusing a failure."""
+    files = {
+        "_context/words.txt": f"{{% set hello %}}Hi {reading}{{% endset %}}",
+        **email_files("m", "{{ words.hello }}"),
+    }
+    renderer = EmailRenderer(write(tmp_path, files))
+    for _ in range(2):
+        with pytest.raises(TemplateError) as caught:
+            renderer.render("m", None, {"customer": customer_view(customer(), MOMENT_AT), "name": "x"})
+        assert caught.value.problems[0].path == str(tmp_path / "_context" / "words.txt")
+
+
 def test_the_customers_result_is_rendered_once_per_kind_of_moment_and_tenure() -> None:
     """It reuses the shipped result wording for customers whose moment and tenure agree, whatever their names."""
     renderer = EmailRenderer(shipped_renderer().templates_dir)
