@@ -381,7 +381,7 @@ class EmailRenderer:
         plain_types = self.env.plain_types
         try:
             for read in reads:
-                if type(read) is tuple:
+                if isinstance(read, tuple):
                     owner = variables.get(read[0], _MISSING)
                     if owner is _MISSING:
                         return None
