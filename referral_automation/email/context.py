@@ -28,9 +28,12 @@ def locale_chain(locale: str | None) -> list[str]:
     return ["-".join(norm[:i]) for i in range(len(norm), 0, -1)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestView:
-    """What rendering needs of one referral request (built by the send service)."""
+    """What rendering needs of one referral request (built by the send service for every email).
+
+    Not frozen, like the views below: building a frozen one took 1.5 µs of the 60 an email costs.
+    """
 
     id: str
     code: str
