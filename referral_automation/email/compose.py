@@ -16,8 +16,25 @@ __all__ = ["RequestView", "compose_email", "template_for"]
 def template_for(campaign_id: str, campaign: Campaign, variant_id: str, sequence_step: int) -> str:
     """Step 0 renders the variant's template; follow-ups the campaign's follow-up template."""
     if sequence_step == 0:
-        return campaign.variant(variant_id).template
+        return _variant_template(campaign, variant_id)
     return campaign.follow_up_template(campaign_id)
+
+
+#: Variant templates by (the campaign object's id, variant), with the campaign kept so that its id
+#: is never another's: ``Campaign.variant`` searches the variants (0.7 µs, for every email).
+_VARIANT_TEMPLATES: dict[tuple[int, str], tuple[Campaign, str]] = {}
+
+
+def _variant_template(campaign: Campaign, variant_id: str) -> str:
+    key = (id(campaign), variant_id)
+    known = _VARIANT_TEMPLATES.get(key)
+    if known is not None and known[0] is campaign:
+        return known[1]
+    template = campaign.variant(variant_id).template
+    if len(_VARIANT_TEMPLATES) >= 256:
+        _VARIANT_TEMPLATES.clear()
+    _VARIANT_TEMPLATES[key] = (campaign, template)
+    return template
 
 
 def first_subject(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from referral_automation.email.compose import template_for
 from referral_automation.email.context import moment_kind
 from referral_automation.email.validation import missing_parts
 from tests.email.render_support import BASE_URL, campaign, compose, customer
@@ -173,3 +174,16 @@ def test_first_sent_at_is_available_to_follow_ups() -> None:
     )
     assert context["first_sent_at"] == datetime(2025, 6, 3, 9, 0, tzinfo=UTC)
     assert (context["follow_up"], context["last_follow_up"], context["days_since_first"]) == (True, True, 7)
+
+
+def test_each_variant_and_each_configuration_renders_its_own_template() -> None:
+    """It picks the template of the variant asked for, and a reloaded configuration's, never a remembered one."""
+    shipped = campaign()
+    for variant in shipped.variants * 2:
+        assert template_for("customer_referral", shipped, variant.id, 0) == variant.template
+    renamed = [v.model_copy(update={"template": f"other/{v.id}"}) for v in shipped.variants]
+    reloaded = shipped.model_copy(update={"variants": renamed})
+    for variant in shipped.variants:
+        assert template_for("customer_referral", reloaded, variant.id, 0) == f"other/{variant.id}"
+        assert template_for("customer_referral", shipped, variant.id, 0) == variant.template
+    assert template_for("customer_referral", shipped, shipped.variants[0].id, 1) == "customer_referral/follow_up"
