@@ -455,7 +455,7 @@ class EmailRenderer:
             return None
         if not isinstance(subject, str):
             return None
-        return skeleton.Introduction(body, " ".join(str(subject).split()))
+        return skeleton.Introduction.of(body, " ".join(str(subject).split()))
 
     def _introduction(self, module: ContextFile, file: str) -> IntroductionView:
         """The introduction's body is what its file prints; ``{% set subject = "…" %}`` gives its subject."""

@@ -26,7 +26,16 @@ def mailto(subject: Any, body: Any, to: Any = "") -> str:
 @lru_cache(maxsize=8)  # a retried or previewed email encodes the same introduction again
 def _mailto(subject: str, body: str, to: str) -> str:
     quoted_body = "%0D%0A".join([_quote_line(line) if line else "" for line in body.splitlines()])
-    return f"mailto:{quote(to, safe='@')}?subject={_quote_text(subject)}&body={quoted_body}"
+    return mailto_head(subject, to) + quoted_body
+
+
+def mailto_head(subject: str, to: str = "") -> str:
+    """What ``mailto(subject, body, to)`` gives before the body's encoding."""
+    return f"mailto:{quote(to, safe='@')}?subject={quote_text(subject)}&body="
+
+
+#: Every character ``str.splitlines`` breaks a line at (a ``mailto:`` body has each as CRLF).
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 #: Lines already percent-encoded: an introduction's lines are the same from one email to the
@@ -38,7 +47,7 @@ def _quote_line(line: str) -> str:
     """``quote(line, safe="")`` of one line, remembered (one lookup instead of one a word)."""
     quoted = _QUOTED_LINES.get(line)
     if quoted is None:
-        quoted = _quote_text(line)
+        quoted = quote_text(line)
         if len(_QUOTED_LINES) >= _QUOTED_WORDS_LIMIT:
             _QUOTED_LINES.clear()
         _QUOTED_LINES[line] = quoted
@@ -51,7 +60,7 @@ _QUOTED_WORDS: dict[str, str] = {}
 _QUOTED_WORDS_LIMIT = 5_000
 
 
-def _quote_text(text: str) -> str:
+def quote_text(text: str) -> str:
     """``quote(text, safe="")``, word by word (a space is ``%20`` either way)."""
     return "%20".join([_QUOTED_WORDS.get(word) or _quote_word(word) for word in text.split(" ")])
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from referral_automation.email.context import customer_view
 from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
-from referral_automation.email.template_functions import _quote_text, mailto, nl2br, tidy_text
+from referral_automation.email.template_functions import mailto, nl2br, quote_text, tidy_text
 from referral_automation.errors import TemplateError
 from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
@@ -258,20 +258,20 @@ def test_mailto_percent_encodes_and_round_trips() -> None:
 @given(st.text(max_size=60) | st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None:
     """It percent-encodes any text as ``quote(text, safe="")`` does, ASCII or not, met before or not."""
-    assert _quote_text(text) == quote(text, safe="")
-    assert _quote_text(text) == quote(text, safe="")  # the second time from the words already met
+    assert quote_text(text) == quote(text, safe="")
+    assert quote_text(text) == quote(text, safe="")  # the second time from the words already met
 
 
 def test_every_character_is_percent_encoded_as_quote_does() -> None:
     """It encodes each ASCII character, and the UTF-8 bytes of any other, exactly as ``quote(safe="")`` does."""
     for code in [*range(256), 0x2028, 0x4E2D, 0xFFFF, 0x1F984, 0x10FFFF]:
         word = f"{chr(code)}/{code}:{chr(code)}"  # a word never met before: encoded, not looked up
-        assert _quote_text(word) == quote(word, safe=""), hex(code)
+        assert quote_text(word) == quote(word, safe=""), hex(code)
     for lone_surrogate in ("\ud800", "a\udfff"):
         with pytest.raises(UnicodeEncodeError):
             quote(lone_surrogate, safe="")
         with pytest.raises(UnicodeEncodeError):
-            _quote_text(lone_surrogate)
+            quote_text(lone_surrogate)
 
 
 @settings(max_examples=200)

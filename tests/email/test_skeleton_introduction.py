@@ -9,9 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from referral_automation.email import skeleton
 from referral_automation.email.context import IntroductionView, ReferralView, build_context, customer_view
 from referral_automation.email.render import EmailRenderer
 from referral_automation.email.skeleton import Introduction
+from referral_automation.email.template_functions import mailto
 from referral_automation.errors import TemplateError
 from tests.email.render_support import BASE_URL, MOMENT_AT, TEMPLATES, campaign, customer, request
 
@@ -94,6 +96,20 @@ def test_the_shipped_introduction_comes_from_a_skeleton() -> None:
         introduction(renderer, "customer_referral/gratitude", "en", shipped_context(name, "Co", f"https://x/r/{name}"))
     assert len(renderer._introductions) == 1
     assert all(isinstance(found, Introduction) for found in renderer._introductions.values())
+
+
+def test_the_mailto_is_built_from_encoded_literals_unless_a_value_breaks_a_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It encodes only the customer's values for the mailto: link, the whole body when a value breaks a line."""
+    renderer = EmailRenderer(TEMPLATES)
+    encoded_whole: list[str] = []
+    monkeypatch.setattr(skeleton, "mailto", lambda subject, body: encoded_whole.append(body) or mailto(subject, body))
+    for first_name in ("Ann", "Bob", "Zoë 🦄", "Ann\r\nBcc: x"):
+        context = shipped_context(first_name, "Co & Co", f"https://x/r/{first_name}")
+        skeletal = introduction(renderer, "customer_referral/gratitude", "en", context)
+        assert skeletal == introduction(WITHOUT, "customer_referral/gratitude", "en", context)
+    assert [body.splitlines()[-1] for body in encoded_whole] == ["Bcc: x"]
 
 
 #: Introductions written in ways a skeleton must follow exactly, or leave to Jinja.
