@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import count
 from operator import attrgetter
 from typing import Any, NoReturn
 
@@ -52,7 +53,14 @@ from referral_automation.email.context import (
     ReferralView,
     RewardView,
 )
-from referral_automation.email.template_functions import LINE_BREAKS, mailto, mailto_head, quote_text, tidy_text
+from referral_automation.email.template_functions import (
+    LINE_BREAKS,
+    mailto,
+    mailto_head,
+    quote_text,
+    quote_value,
+    tidy_text,
+)
 
 
 class Unknowable(Exception):  # noqa: N818 - not an error: "no skeleton for this part"
@@ -276,7 +284,7 @@ class Introduction:
         out = [self.head, encoded[0]]
         try:
             for value, literal in zip(printed, encoded[1:], strict=True):
-                out.append(quote_text(value))
+                out.append(quote_value(value))
                 out.append(literal)
         except UnicodeEncodeError:
             return None  # the ordinary encoding raises its own error
@@ -296,6 +304,10 @@ class Planner:
         self.constants = constants
         #: Keys of shared views by identity (the object is kept, so its id cannot be reused).
         self._shared: dict[int, tuple[Any, Any]] = {}
+        #: A number for each shared view's key, never given to another: an email's key hashes that
+        #: number instead of the view's nested values (0.3 µs a plan).
+        self._tokens: dict[Any, int] = {}
+        self._token_counter = count()
 
     def plan(self, variables: dict[str, Any], fresh: frozenset[str]) -> Plan | None:
         """The plan of one email, or None when some value is of a kind skeletons do not handle.
@@ -349,8 +361,13 @@ class Planner:
         if len(self._shared) >= 1000:
             self._shared.clear()
         found = _key_of(value)
-        self._shared[id(value)] = (value, found)
-        return found
+        token = self._tokens.get(found)
+        if token is None:
+            if len(self._tokens) >= 1000:
+                self._tokens.clear()  # a view keyed again gets a new number: a new skeleton, never a wrong one
+            token = self._tokens[found] = next(self._token_counter)
+        self._shared[id(value)] = (value, token)
+        return token
 
     def _slotted(self, variables: dict[str, Any], fresh: frozenset[str]) -> dict[str, Any]:
         """The variables with a ``Slot`` for every value ``plan`` put in ``values``, in the same order."""

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from referral_automation.email.context import customer_view
 from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
-from referral_automation.email.template_functions import mailto, nl2br, quote_text, tidy_text
+from referral_automation.email.template_functions import mailto, nl2br, quote_text, quote_value, tidy_text
 from referral_automation.errors import TemplateError
 from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
@@ -260,6 +260,8 @@ def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None
     """It percent-encodes any text as ``quote(text, safe="")`` does, ASCII or not, met before or not."""
     assert quote_text(text) == quote(text, safe="")
     assert quote_text(text) == quote(text, safe="")  # the second time from the words already met
+    assert quote_value(text) == quote(text, safe="")  # whole
+    assert quote_value(text) == quote(text, safe="")
 
 
 def test_every_character_is_percent_encoded_as_quote_does() -> None:

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.context import CustomerView, PersonView, customer_view
 from referral_automation.email.render import EmailRenderer
-from referral_automation.email.skeleton import Skeleton
+from referral_automation.email.skeleton import Planner, Skeleton
 from tests.email.render_support import MOMENT_AT, TEMPLATES, compose, customer
 
 #: One renderer with skeletons and one without, over the shipped templates, shared by the examples
@@ -165,6 +165,23 @@ def test_values_shared_by_a_group_key_its_skeletons(tmp_path: Path) -> None:
         context = {"customer": view(customer()), "variant": variant, "step": step, "sender": PersonView(sender, "x@y")}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
     assert len(renderer._skeletons) == 4
+
+
+def test_shared_views_key_by_value_however_many_there_were() -> None:
+    """It gives equal shared views one key and different ones different keys, also after forgetting old ones."""
+    planner = Planner({})
+
+    def key(view: PersonView) -> Any:
+        plan = planner.plan({"sender": view}, frozenset())
+        assert plan is not None
+        return plan.key
+
+    first = key(PersonView("Ann", "ann@example.com"))
+    assert key(PersonView("Ann", "ann@example.com")) == first  # another object of the same value
+    others = {key(PersonView(f"Person {n}", "p@example.com")) for n in range(2500)}  # past every limit
+    assert len(others) == 2500
+    assert first not in others
+    assert key(PersonView("Ann", "ann@example.com")) not in others
 
 
 def test_pure_text_filters_are_applied_to_each_customers_value(tmp_path: Path) -> None:
