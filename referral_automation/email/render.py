@@ -428,7 +428,7 @@ class EmailRenderer:
         """
         if self.skeletons:
             reads = self._part_reads((file,))
-            plan = self._planner.plan({n: variables[n] for n in reads if n in variables}, fresh)
+            plan = self._planner.plan(variables, fresh, reads)
             if plan is not None:
                 key = (file, plan.key)
                 found = self._introductions.get(key, _MISSING)
@@ -504,7 +504,7 @@ class EmailRenderer:
         plan = None
         if self.skeletons:
             reads = self._part_reads(names)
-            plan = self._planner.plan({n: variables[n] for n in reads if n in variables}, fresh)
+            plan = self._planner.plan(variables, fresh, reads)
         if plan is None:
             return lambda name: str(self._run(name, variables))
         group = self._skeletons.get(plan.key)

@@ -309,8 +309,9 @@ class Planner:
         self._tokens: dict[Any, int] = {}
         self._token_counter = count()
 
-    def plan(self, variables: dict[str, Any], fresh: frozenset[str]) -> Plan | None:
-        """The plan of one email, or None when some value is of a kind skeletons do not handle.
+    def plan(self, variables: dict[str, Any], fresh: frozenset[str], reads: Sequence[str] = ()) -> Plan | None:
+        """The plan of one email (of the ``reads`` among its variables, all when none are given),
+        or None when some value is of a kind skeletons do not handle.
 
         ``fresh`` names the ``_context/`` files rendered for this email alone (their names become
         slots); a reused one is keyed by the object itself (it is the same for every such email).
@@ -321,9 +322,12 @@ class Planner:
         values: list[Any] = []
         constants = self.constants
         shared = self._shared
+        if not reads:
+            reads = tuple(variables)
         try:
-            for name, value in variables.items():
-                if value is constants.get(name, _ABSENT):
+            for name in reads:
+                value = variables.get(name, _ABSENT)
+                if value is _ABSENT or value is constants.get(name, _ABSENT):
                     continue
                 kind = type(value)
                 spec = _PERSONAL_SPECS.get(kind)
@@ -352,7 +356,9 @@ class Planner:
                     key.append((name, _key_of(value)))
         except Unknowable:
             return None
-        return Plan(tuple(key), values, lambda: self._slotted(variables, fresh))
+        return Plan(
+            tuple(key), values, lambda: self._slotted({n: variables[n] for n in reads if n in variables}, fresh)
+        )
 
     def _shared_key(self, value: Any) -> Any:
         known = self._shared.get(id(value))
