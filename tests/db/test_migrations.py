@@ -37,7 +37,7 @@ def _index_definition(url: str, name: str) -> str:
     """The index's definition as the database keeps it (its CREATE INDEX text)."""
     engine = get_engine(url)
     query = (
-        "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"
         if engine.dialect.name == "postgresql"
         else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
     )
