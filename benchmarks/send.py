@@ -205,26 +205,6 @@ def breakdown(count: int, batch_size: int, outbox_dir: str | None = None) -> lis
     ]
 
 
-def file_system_floor(parent: Path, size: int, count: int = 10_000) -> float:
-    """CPU µs a file of creating ``count`` files of ``size`` bytes in a new directory under ``parent``.
-
-    Open (create, exclusive), write, close: the least any outbox does per message. The kernel's
-    part differs by file system and, on this VM's disk, by directory and hour (15 to 500 µs a
-    file were seen; tmpfs about 15), so it is printed beside a figure measured on that disk.
-    """
-    directory = Path(tempfile.mkdtemp(prefix="file-system-floor-", dir=parent))
-    data = b"x" * size
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    started = time.process_time()
-    for n in range(count):
-        descriptor = os.open(directory / f"{n}.eml", flags, 0o644)
-        os.write(descriptor, data)
-        os.close(descriptor)
-    spent = time.process_time() - started
-    shutil.rmtree(directory)
-    return spent / count * 1e6
-
-
 def run(args: argparse.Namespace) -> None:
     console = Console(width=120)
     workdir = Path(tempfile.mkdtemp(prefix="referral-send-bench-"))
@@ -262,9 +242,7 @@ def run(args: argparse.Namespace) -> None:
     factory = session_factory(url)
     with factory() as session:
         recorded = session.execute(select(func.count()).select_from(Message).where(Message.status == "sent")).scalar()
-    written = list(outbox.glob("*.eml"))
-    files = len(written)
-    file_size = sum(path.stat().st_size for path in written[:1000]) // max(min(files, 1000), 1)
+    files = sum(1 for _ in outbox.glob("*.eml"))
     peak_mib = (
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         / 1024
@@ -289,11 +267,6 @@ def run(args: argparse.Namespace) -> None:
     )  # fmt: skip
     console.print(table)
     console.print(f"outbox: {outbox}; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
-    floor = file_system_floor(outbox.parent, file_size)
-    console.print(
-        f"file system floor: creating 10,000 files of {file_size / 1024:.1f} KiB beside the outbox costs"
-        f" {floor:,.0f} µs CPU a file here (the kernel's part of the outbox's file write)"
-    )
     if args.workers > 1:
         console.print(f"start-up before the clock (imports, templates): {startup:.1f} s CPU per worker")
     if args.keep:
