@@ -44,6 +44,7 @@ lock:
 
 bench: install
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/send.py --requests 100000 --workers 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache referral.db* outbox demo-workspace
