@@ -2,7 +2,8 @@
 
 One batch is three short transactions around the provider call (``services.claims`` and
 ``services.delivery`` explain why): claim and lease, write the ``sending`` message rows, and
-after the sender answered, record each message and its request:
+after the sender answered, record each message and its request. Through an idempotent sender
+(the outbox) it is two: no ``sending`` rows, each message row written with its outcome.
 
 - accepted: message ``sent`` with the provider's id; request ``sent``, first follow-up scheduled;
 - refused for good (``PermanentDeliveryError``): both ``failed``, with the error;
