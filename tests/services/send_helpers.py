@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.models import AuditEntry, Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.domain import identity
-from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult
+from referral_automation.email.message import EmailSender, OutgoingEmail, SendOutcome, SendResult
 from referral_automation.errors import DeliveryError
-from referral_automation.services.delivery import DeliveryOptions, Job
+from referral_automation.services.delivery import Composer, DeliveryOptions, DeliveryReport, Job
+from referral_automation.services.send import send_due
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A Wednesday, 10:00 UTC: inside the send window in Europe (11:00 in Berlin) and in UTC.
@@ -149,6 +150,18 @@ def fake_composer(job: Job) -> OutgoingEmail:
         text=f"https://example.com/r/{job.code}",
         headers={"List-Unsubscribe": f"<https://example.com/u/{job.unsubscribe_token}>"},
     )
+
+
+def send_first_asks(
+    factory: Factory,
+    sender: EmailSender,
+    *,
+    now: datetime = NOW,
+    options: DeliveryOptions = OPTIONS,
+    composer: Composer = fake_composer,
+) -> DeliveryReport:
+    """The send service to the end with the shipped configuration (the fake composer unless told)."""
+    return send_due(factory, config=shipped_config(), sender=sender, composer=composer, now=now, options=options)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from referral_automation.errors import (
     TemplateError,
 )
 from referral_automation.services.delivery import DeliveryOptions, Job, content_hash
-from referral_automation.services.send import send_batch, send_due
+from referral_automation.services.send import send_batch
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,
@@ -33,15 +33,12 @@ from tests.services.send_helpers import (
     shipped_config,
     transactions_begun,
 )
+from tests.services.send_helpers import send_first_asks as run
 
 
 @pytest.fixture
 def factory(db_url: str) -> Factory:
     return session_factory(db_url)
-
-
-def run(factory: Factory, sender: FakeSender, *, now=NOW, options: DeliveryOptions = OPTIONS, composer=fake_composer):  # type: ignore[no-untyped-def]
-    return send_due(factory, config=shipped_config(), sender=sender, composer=composer, now=now, options=options)
 
 
 def test_due_request_is_sent_and_recorded(factory: Factory) -> None:

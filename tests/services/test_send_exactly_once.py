@@ -16,7 +16,6 @@ from referral_automation.errors import AmbiguousDeliveryError
 from referral_automation.services import send as send_service
 from referral_automation.services.delivery import DeliveryOptions
 from referral_automation.services.responses import ResponseInput, record_responses
-from referral_automation.services.send import send_due
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,
@@ -24,11 +23,10 @@ from tests.services.send_helpers import (
     FakeSender,
     add_customer,
     add_request,
-    fake_composer,
     messages_of,
     request_row,
-    shipped_config,
 )
+from tests.services.send_helpers import send_first_asks as run
 
 AFTER_LEASE = NOW + OPTIONS.lease + timedelta(seconds=1)
 
@@ -47,10 +45,6 @@ def outbox_dir(tmp_path: Path) -> Path:
     path = tmp_path / "outbox"
     path.mkdir()
     return path
-
-
-def run(factory: Factory, sender: object, *, now=NOW, options: DeliveryOptions = OPTIONS):  # type: ignore[no-untyped-def]
-    return send_due(factory, config=shipped_config(), sender=sender, composer=fake_composer, now=now, options=options)  # type: ignore[arg-type]
 
 
 def crash_before_recording(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ from referral_automation.db.session import session_factory
 from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
-from referral_automation.services.delivery import DeliveryOptions, content_hash
+from referral_automation.services.delivery import content_hash
 from referral_automation.services.followups import send_follow_ups
-from referral_automation.services.send import send_batch, send_due
+from referral_automation.services.send import send_batch
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,
@@ -28,6 +28,7 @@ from tests.services.send_helpers import (
     shipped_config,
     transactions_begun,
 )
+from tests.services.send_helpers import send_first_asks as send_with
 
 #: What a message row holds once recorded (its id and times compared apart).
 COLUMNS = ("sequence_step", "status", "provider", "provider_message_id", "subject", "content_hash", "error")
@@ -45,10 +46,6 @@ def row_of(message: Message) -> dict[str, Any]:
         "created_at": message.created_at,
         "sent_at": message.sent_at,
     }
-
-
-def send_with(factory: Factory, sender: object, *, now=NOW, options: DeliveryOptions = OPTIONS):  # type: ignore[no-untyped-def]
-    return send_due(factory, config=shipped_config(), sender=sender, composer=fake_composer, now=now, options=options)  # type: ignore[arg-type]
 
 
 def refuse(email: OutgoingEmail) -> SendOutcome:
