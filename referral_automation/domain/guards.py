@@ -1,7 +1,7 @@
 """Guards: the checks a moment of truth must pass, at the moment's time, before anyone is asked.
 
 Each guard is a small function returning ``None`` (pass) or the reason it blocks. They run in the
-order of ``Guards``' fields, and the first that blocks is recorded on the moment.
+order of ``GUARD_ORDER``, and the first that blocks is recorded on the moment.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from referral_automation.config import (
     ConsentGuard,
@@ -20,7 +21,7 @@ from referral_automation.config import (
     StalenessGuard,
     TenureGuard,
 )
-from referral_automation.domain.conditions import Check, compile_condition, evaluate, lookup
+from referral_automation.domain.conditions import Check, compile_condition, lookup
 from referral_automation.domain.facts import (
     CustomerFacts,
     EventFacts,
@@ -85,7 +86,7 @@ def cooldown(guard: CooldownGuard, ctx: GuardContext) -> str | None:
     return None
 
 
-def _is_resolved(signal: DetractorSignal, opened: EventFacts, events: Sequence[EventFacts], until: datetime) -> bool:
+def is_resolved(signal: DetractorSignal, opened: EventFacts, events: Sequence[EventFacts], until: datetime) -> bool:
     assert signal.match_property is not None
     key = lookup(opened.properties, signal.match_property)
     return any(
@@ -96,42 +97,21 @@ def _is_resolved(signal: DetractorSignal, opened: EventFacts, events: Sequence[E
     )
 
 
-def _signal_fires(signal: DetractorSignal, event: EventFacts, ctx: GuardContext) -> bool:
-    if event.type != signal.event:
-        return False
-    if not evaluate(signal.when, properties=event.properties, customer=ctx.customer, at=event.occurred_at):
-        return False
-    if signal.unresolved_by is not None:
-        return not _is_resolved(signal, event, ctx.recent_events, ctx.moment.occurred_at)
-    return True
-
-
-def detractor(guard: DetractorGuard, ctx: GuardContext) -> str | None:
-    start = ctx.moment.occurred_at - timedelta(days=guard.lookback_days)
-    for event in ctx.recent_events:
-        if event.event_id == ctx.moment.event_id or not start <= event.occurred_at <= ctx.moment.occurred_at:
-            continue
-        for signal in guard.signals:
-            if _signal_fires(signal, event, ctx):
-                return _detractor_reason(event)
-    return None
-
-
-def _detractor_reason(event: EventFacts) -> str:
+def detractor_reason(event: EventFacts) -> str:
     return f"detractor signal: {event.type} {event.event_id} on {event.occurred_at.date().isoformat()}"
 
 
-def _compiled_detractor(guard: DetractorGuard) -> Callable[[GuardContext], str | None]:
-    """``detractor`` with the look-back and the signals' conditions worked out once."""
+def detractor(guard: DetractorGuard) -> Callable[[GuardContext], str | None]:
+    """The detractor guard with its look-back and its signals' conditions worked out once: a
+    signal is an event in the look-back before the moment that its condition matches and, with
+    ``unresolved_by``, that no resolution with the same ``match_property`` followed by then."""
     lookback = timedelta(days=guard.lookback_days)
     signals = [(signal, compile_condition(signal.when)) for signal in guard.signals]
 
     def fires(signal: DetractorSignal, when: Check, event: EventFacts, ctx: GuardContext) -> bool:
         if event.type != signal.event or not when(event.properties, ctx.customer, event.occurred_at):
             return False
-        return signal.unresolved_by is None or not _is_resolved(
-            signal, event, ctx.recent_events, ctx.moment.occurred_at
-        )
+        return signal.unresolved_by is None or not is_resolved(signal, event, ctx.recent_events, ctx.moment.occurred_at)
 
     def check(ctx: GuardContext) -> str | None:
         moment = ctx.moment
@@ -140,46 +120,35 @@ def _compiled_detractor(guard: DetractorGuard) -> Callable[[GuardContext], str |
             if event.event_id == moment.event_id or not start <= event.occurred_at <= moment.occurred_at:
                 continue
             if any(fires(signal, when, event, ctx) for signal, when in signals):
-                return _detractor_reason(event)
+                return detractor_reason(event)
         return None
 
     return check
 
 
-GUARD_CHECKS: dict[str, Callable[[object, GuardContext], str | None]] = {
-    "staleness": staleness,  # type: ignore[dict-item]
-    "consent": consent,  # type: ignore[dict-item]
-    "tenure": tenure,  # type: ignore[dict-item]
-    "cooldown": cooldown,  # type: ignore[dict-item]
-    "detractor": detractor,  # type: ignore[dict-item]
+#: The guards that need no preparation, as functions of (guard settings, context).
+SIMPLE_GUARDS: dict[str, Callable[[Any, GuardContext], str | None]] = {
+    "staleness": staleness,
+    "consent": consent,
+    "tenure": tenure,
+    "cooldown": cooldown,
 }
+#: The order guards are applied in: the first that blocks is the one recorded.
+GUARD_ORDER = ("staleness", "consent", "tenure", "cooldown", "detractor")
 
-
-def check_guards(guards: Guards, ctx: GuardContext) -> GuardVerdict:
-    """Apply every enabled guard in order; the first that blocks decides."""
-    for name, check in GUARD_CHECKS.items():
-        guard = getattr(guards, name)
-        if not guard.enabled:
-            continue
-        reason = check(guard, ctx)
-        if reason is not None:
-            return GuardVerdict.blocked(name, reason)
-    return GuardVerdict.ok()
-
-
-#: ``check_guards`` for one fixed set of guards.
+#: Every enabled guard of one set, applied in order (``compile_guards``).
 GuardCheck = Callable[[GuardContext], GuardVerdict]
 
 
 def compile_guards(guards: Guards) -> GuardCheck:
-    """``check_guards`` for ``guards``, agreeing with it on every context: the switched-off guards
-    are dropped and the detractor signals' conditions compiled once (detection checks thousands
-    of moments in a run against the same few sets of guards)."""
+    """The verdict of ``guards`` on a moment: the switched-off guards dropped and the detractor
+    signals' conditions compiled once (detection checks thousands of moments in a run against the
+    same few sets of guards). tests/reference/guards.py applies them the plain way."""
     checks: list[tuple[str, Callable[[GuardContext], str | None]]] = []
-    for name, check in GUARD_CHECKS.items():
+    for name in GUARD_ORDER:
         guard = getattr(guards, name)
         if guard.enabled:
-            checks.append((name, _compiled_detractor(guard) if name == "detractor" else partial(check, guard)))
+            checks.append((name, detractor(guard) if name == "detractor" else partial(SIMPLE_GUARDS[name], guard)))
 
     def verdict(ctx: GuardContext) -> GuardVerdict:
         for name, run in checks:

@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from referral_automation.config import TriggerRule
-from referral_automation.domain.conditions import compile_condition, evaluate
-from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
+from referral_automation.domain.conditions import compile_condition
+from referral_automation.domain.facts import CustomerFacts, MomentCandidate
+
+#: A time-based moment has no event, so no properties.
+_NO_PROPERTIES: Mapping[str, Any] = {}
 
 
 def time_source_key(rule: TriggerRule) -> str:
@@ -16,37 +19,15 @@ def time_source_key(rule: TriggerRule) -> str:
     return f"time:{rule.id}"
 
 
-def match_event(rules: Iterable[TriggerRule], event: EventFacts, customer: CustomerFacts) -> list[MomentCandidate]:
-    """Every enabled event rule that ``event`` satisfies, as moment candidates."""
-    return [
-        MomentCandidate(
-            customer_id=event.customer_id,
-            rule_id=rule.id,
-            source_key=event.event_id,
-            occurred_at=event.occurred_at,
-            priority=rule.priority,
-            campaign=rule.campaign,
-            event_seq=event.seq,
-            event_id=event.event_id,
-        )
-        for rule in rules
-        if rule.enabled
-        and rule.event == event.type
-        and evaluate(rule.when, properties=event.properties, customer=customer, at=event.occurred_at)
-    ]
-
-
-#: ``match_event`` for one event type's rules, made once: (event, customer) → its moments.
-EventMatcher = Callable[[EventFacts, CustomerFacts], list[MomentCandidate]]
-#: The same for an event given as its parts (event id, customer id, time, properties, seq), so a
-#: scan of many thousand events builds no ``EventFacts`` for them.
+#: The moments one event type's rules find in an event given as its parts (event id, customer id,
+#: time, properties, seq) and its customer: a scan of many thousand events builds no ``EventFacts``.
 PartsMatcher = Callable[[str, str, datetime, Mapping[str, Any], int | None, CustomerFacts], list[MomentCandidate]]
 
 
 def parts_matcher(rules: Iterable[TriggerRule], event_type: str) -> PartsMatcher:
-    """``match_event`` over the enabled ``rules`` of ``event_type`` for an event of that type given
-    as its parts, the rules' conditions compiled once (detection matches every event of the type
-    against the same few rules)."""
+    """Every enabled rule of ``event_type`` whose condition an event of that type satisfies, as
+    moment candidates; the rules' conditions compiled once (detection matches every event of the
+    type against the same few rules). tests/reference/rules.py does the same the plain way."""
     compiled = [(rule, compile_condition(rule.when)) for rule in rules if rule.enabled and rule.event == event_type]
 
     def match(
@@ -66,18 +47,6 @@ def parts_matcher(rules: Iterable[TriggerRule], event_type: str) -> PartsMatcher
     return match
 
 
-def event_matcher(rules: Iterable[TriggerRule], event_type: str) -> EventMatcher:
-    """``match_event`` over the enabled ``rules`` of ``event_type``, their conditions compiled once."""
-    match_parts = parts_matcher(rules, event_type)
-
-    def match(event: EventFacts, customer: CustomerFacts) -> list[MomentCandidate]:
-        if event.type != event_type:
-            return []
-        return match_parts(event.event_id, event.customer_id, event.occurred_at, event.properties, event.seq, customer)
-
-    return match
-
-
 def time_moment_at(rule: TriggerRule, customer: CustomerFacts) -> datetime | None:
     """When a time-based rule's moment happens for this customer (None if it cannot)."""
     assert rule.after is not None
@@ -85,29 +54,33 @@ def time_moment_at(rule: TriggerRule, customer: CustomerFacts) -> datetime | Non
     return None if since is None else since + timedelta(days=rule.after.days)
 
 
+#: A time-based rule's moment for a customer at ``now`` when it has come and is at most ``max_age``
+#: old (and the rule's condition holds), else None.
+TimeMatcher = Callable[[CustomerFacts, datetime, timedelta], MomentCandidate | None]
+
+
+def time_matcher(rule: TriggerRule) -> TimeMatcher:
+    """``rule``'s time-based moments, its condition compiled once (detection asks for every
+    customer whose moment may be due)."""
+    assert rule.after is not None
+    check = compile_condition(rule.when)
+    key = time_source_key(rule)
+
+    def match(customer: CustomerFacts, now: datetime, max_age: timedelta) -> MomentCandidate | None:
+        at = time_moment_at(rule, customer)
+        if at is None or at > now or now - at > max_age or not check(_NO_PROPERTIES, customer, at):
+            return None
+        return MomentCandidate(customer.customer_id, rule.id, key, at, rule.priority, rule.campaign)
+
+    return match
+
+
 def due_time_moments(
     rules: Iterable[TriggerRule], customer: CustomerFacts, *, now: datetime, max_age: timedelta
 ) -> list[MomentCandidate]:
     """Time-based moments that have come for ``customer`` by ``now`` and are at most ``max_age`` old."""
-    found = []
-    for rule in rules:
-        if not rule.enabled or rule.after is None:
-            continue
-        at = time_moment_at(rule, customer)
-        if at is None or at > now or now - at > max_age:
-            continue
-        if evaluate(rule.when, properties={}, customer=customer, at=at):
-            found.append(
-                MomentCandidate(
-                    customer_id=customer.customer_id,
-                    rule_id=rule.id,
-                    source_key=time_source_key(rule),
-                    occurred_at=at,
-                    priority=rule.priority,
-                    campaign=rule.campaign,
-                )
-            )
-    return found
+    timed = [time_matcher(rule) for rule in rules if rule.enabled and rule.after is not None]
+    return [moment for match in timed if (moment := match(customer, now, max_age)) is not None]
 
 
 def rank(candidates: Iterable[MomentCandidate]) -> list[MomentCandidate]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from referral_automation.config import AllOf, AnyOf, AppConfig, Condition, Guards, NotOf, TriggerRule
+from referral_automation.config import AppConfig, Guards, TriggerRule, names_customer
 from referral_automation.domain import approval, arms, identity, rules, sendwindow
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.guards import CLOCK_SKEW, GuardCheck, GuardContext, compile_guards, stale_moment
-from referral_automation.domain.rules import PartsMatcher, parts_matcher
+from referral_automation.domain.rules import PartsMatcher, TimeMatcher, parts_matcher, time_matcher
 
 #: Stands in for the customer where nothing looks at them (the staleness guard, rules without customer conditions).
 NOBODY = CustomerFacts(customer_id="", email="")
@@ -56,10 +56,12 @@ class RuleBook:
     needs_customer: frozenset[str]
     #: How old a moment of each rule may be (None: its staleness guard is off).
     max_ages: Mapping[str, timedelta | None]
-    #: ``rules.match_event`` for each event type with enabled rules (events given as their parts).
+    #: ``rules.parts_matcher`` for each event type with enabled rules.
     matchers: Mapping[str, PartsMatcher]
-    #: ``guards.check_guards`` for each rule's effective guards, compiled once.
+    #: Each rule's effective guards, compiled once (``guards.compile_guards``).
     checks: Mapping[str, GuardCheck]
+    #: Each time-based rule's moments, its condition compiled once (``rules.time_matcher``).
+    time_matchers: Mapping[str, TimeMatcher]
     #: Send times already worked out, by (now, time zone, campaign): a batch shares a handful.
     _openings: dict[tuple[datetime, str, str], tuple[datetime, str | None]] = field(
         default_factory=dict, compare=False, repr=False
@@ -89,6 +91,7 @@ class RuleBook:
             },
             matchers={kind: parts_matcher(rules, kind) for kind, rules in by_type.items()},
             checks={rule_id: compile_guards(g) for rule_id, g in guards.items()},
+            time_matchers={rule.id: time_matcher(rule) for rule in enabled if rule.after is not None},
         )
 
     def max_age(self, rule: TriggerRule) -> timedelta | None:
@@ -138,8 +141,9 @@ class RuleBook:
         """Time-based moments come due for ``customer``, each within its own rule's staleness."""
         found: list[MomentCandidate] = []
         for rule in self.time_rules:
-            max_age = self.max_age(rule) or timedelta.max
-            found += rules.due_time_moments([rule], customer, now=now, max_age=max_age)
+            moment = self.time_matchers[rule.id](customer, now, self.max_age(rule) or timedelta.max)
+            if moment is not None:
+                found.append(moment)
         return found
 
     def unusable(self, moment: MomentCandidate) -> str | None:
@@ -149,19 +153,6 @@ class RuleBook:
         if moment.campaign not in self.config.campaigns.campaigns:
             return f"campaign {moment.campaign!r} is not in the configuration"
         return None
-
-
-def names_customer(condition: Condition | None) -> bool:
-    """Whether a condition looks at the customer (not only at the event's properties)."""
-    if condition is None:
-        return False
-    if isinstance(condition, AllOf):
-        return any(names_customer(c) for c in condition.all)
-    if isinstance(condition, AnyOf):
-        return any(names_customer(c) for c in condition.any)
-    if isinstance(condition, NotOf):
-        return names_customer(condition.not_)
-    return condition.customer is not None
 
 
 def decide_customer(

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
-from tests.test_config import line_of, write_config
+from tests.config.test_config import line_of, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

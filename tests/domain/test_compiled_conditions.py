@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from referral_automation.config import CUSTOMER_FIELDS, Comparison, Condition
-from referral_automation.domain.conditions import compile_condition, evaluate
+from referral_automation.domain.conditions import compile_condition
 from referral_automation.domain.facts import CustomerFacts
+from tests.reference.conditions import evaluate
 
 AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)

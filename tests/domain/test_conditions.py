@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from referral_automation.config import Condition
-from referral_automation.domain.conditions import compare, evaluate, lookup
+from referral_automation.domain.conditions import compare, compile_condition, lookup
 from referral_automation.domain.facts import CustomerFacts
 
 AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ def customer(**fields: Any) -> CustomerFacts:
 
 def holds(data: dict[str, Any] | None, properties: dict[str, Any] | None = None, **fields: Any) -> bool:
     parsed = None if data is None else condition(data)
-    return evaluate(parsed, properties=properties or {}, customer=customer(**fields), at=AT)
+    return compile_condition(parsed)(properties or {}, customer(**fields), AT)
 
 
 PROPERTY_CASES = [

@@ -11,7 +11,7 @@ import pytest
 
 from referral_automation.config import Guards
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
-from referral_automation.domain.guards import CLOCK_SKEW, GuardContext, check_guards
+from referral_automation.domain.guards import CLOCK_SKEW, GuardContext, compile_guards
 
 MOMENT_AT = datetime(2025, 6, 4, 10, 0, tzinfo=UTC)
 
@@ -81,13 +81,13 @@ def context(
 
 
 def verdict(ctx: GuardContext, guards: Guards = DEFAULT_GUARDS) -> tuple[bool, str | None]:
-    result = check_guards(guards, ctx)
+    result = compile_guards(guards)(ctx)
     return result.passed, result.guard
 
 
 def test_a_happy_customer_passes_every_guard() -> None:
     """It lets a moment through when every guard passes."""
-    result = check_guards(DEFAULT_GUARDS, context())
+    result = compile_guards(DEFAULT_GUARDS)(context())
     assert result.passed
     assert result.guard is None
     assert result.reason is None
@@ -113,8 +113,8 @@ def test_staleness(age: timedelta, passes: bool) -> None:
 
 def test_staleness_says_why() -> None:
     """It explains a stale moment by its age and a future one by its time."""
-    old = check_guards(DEFAULT_GUARDS, context(now=MOMENT_AT + timedelta(days=9)))
-    future = check_guards(DEFAULT_GUARDS, context(now=MOMENT_AT - timedelta(hours=1)))
+    old = compile_guards(DEFAULT_GUARDS)(context(now=MOMENT_AT + timedelta(days=9)))
+    future = compile_guards(DEFAULT_GUARDS)(context(now=MOMENT_AT - timedelta(hours=1)))
     assert old.reason == "the moment is 9 days old (at most 7 allowed)"
     assert future.reason is not None
     assert "in the future" in future.reason
@@ -167,9 +167,9 @@ def test_tenure_is_measured_at_the_moment_not_at_detection() -> None:
 def test_tenure_says_why() -> None:
     """It explains a block by the tenure and the days needed, or by the missing first purchase."""
     short = replace(HAPPY_CUSTOMER, first_purchase_at=MOMENT_AT - timedelta(days=45, hours=5))
-    assert check_guards(DEFAULT_GUARDS, context(customer=short)).reason == "tenure is 45 days (at least 90 needed)"
+    assert compile_guards(DEFAULT_GUARDS)(context(customer=short)).reason == "tenure is 45 days (at least 90 needed)"
     none = replace(HAPPY_CUSTOMER, first_purchase_at=None)
-    assert check_guards(DEFAULT_GUARDS, context(customer=none)).reason == "the customer has no first purchase"
+    assert compile_guards(DEFAULT_GUARDS)(context(customer=none)).reason == "the customer has no first purchase"
 
 
 COOLDOWN_CASES = [
@@ -273,7 +273,7 @@ def test_a_time_based_moment_still_sees_detractor_signals() -> None:
 def test_detractor_says_which_event() -> None:
     """It names the event type, id and day of the signal that blocked."""
     low = event("nps_submitted", datetime(2025, 5, 20, 8, 0, tzinfo=UTC), score=3)
-    reason = check_guards(DEFAULT_GUARDS, context(events=[low])).reason
+    reason = compile_guards(DEFAULT_GUARDS)(context(events=[low])).reason
     assert reason == f"detractor signal: nps_submitted {low.event_id} on 2025-05-20"
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from referral_automation.config import Guards, TriggerRule
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
-from referral_automation.domain.rules import due_time_moments, match_event, rank, time_source_key
+from referral_automation.domain.rules import due_time_moments, parts_matcher, rank, time_source_key
 
 NOW = datetime(2025, 6, 4, 10, 0, tzinfo=UTC)
 CUSTOMER = CustomerFacts(
@@ -37,6 +37,12 @@ SHIPPED_RULES = [
     rule(id="milestone", event="milestone_reached", priority=10),
     rule(id="settled_in", enabled=False, after={"days": 120, "since": "first_purchase_at"}, priority=5),
 ]
+
+
+def match_event(rules: list[TriggerRule], event: EventFacts, customer: CustomerFacts) -> list[MomentCandidate]:
+    """The moments detection finds in ``event`` (its type's rules, as the scan matches them)."""
+    match = parts_matcher(rules, event.type)
+    return match(event.event_id, event.customer_id, event.occurred_at, event.properties, event.seq, customer)
 
 
 def event(type_: str, **properties: Any) -> EventFacts:

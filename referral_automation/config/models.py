@@ -1,148 +1,19 @@
-"""The marketer-edited YAML in ``config/``, as pydantic models with ``extra="forbid"``.
+"""The marketer-edited YAML in ``config/`` as pydantic models: every key checked, nothing unknown.
 
-``load_config`` reads ``events.yaml``, ``triggers.yaml`` and ``campaigns.yaml`` and either returns
-an ``AppConfig`` or raises ``ConfigError`` listing *every* problem as ``path:line: message``,
-the line being that of the offending YAML node. Cross-file checks (a rule naming an unknown
-campaign, event type or property) are reported the same way.
+One model per file (``EventsConfig``, ``TriggersConfig``, ``CampaignsConfig``, ``DeliveryConfig``)
+under ``AppConfig``; ``loader`` reads them with ``path:line`` errors and ``checks`` cross-checks them.
 """
 
 from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    PrivateAttr,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
-from referral_automation.errors import ConfigError, Problem
-from referral_automation.yamlsource import Location, YamlDocument, load_yaml
-
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=100)]
-Scalar = str | int | float | bool
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-#: Customer fields a condition may name (``tenure_days`` is derived at the moment's time).
-CUSTOMER_FIELDS = frozenset(
-    {
-        "customer_id", "email", "first_name", "last_name", "company", "plan", "lifetime_value",
-        "first_purchase_at", "timezone", "locale", "marketing_opt_in", "tenure_days",
-    }
-)  # fmt: skip
-#: Customer datetime fields a time-based rule may count from.
-CUSTOMER_DATES = frozenset({"first_purchase_at"})
-
-
-class Strict(BaseModel):
-    """Every config model: unknown keys are errors, values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- conditions
-OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists")
-
-
-class Comparison(Strict):
-    """A leaf condition: one field (of the event's ``property`` or the ``customer``), one operator."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    property: str | None = None
-    customer: str | None = None
-    eq: Scalar | None = None
-    ne: Scalar | None = None
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
-    in_: list[Scalar] | None = Field(None, alias="in")
-    not_in: list[Scalar] | None = None
-    exists: bool | None = None
-    _operator: str = PrivateAttr("")
-
-    @model_validator(mode="after")
-    def _one_field_one_operator(self) -> Comparison:
-        if (self.property is None) == (self.customer is None):
-            raise ValueError("name exactly one of 'property' (of the event) or 'customer'")
-        if self.customer is not None and self.customer not in CUSTOMER_FIELDS:
-            known = ", ".join(sorted(CUSTOMER_FIELDS))
-            raise ValueError(f"unknown customer field {self.customer!r} (known: {known})")
-        given = [op for op in OPERATORS if self.operand(op) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one operator of {', '.join(OPERATORS)}; got {given or 'none'}")
-        # Remembered here, once: conditions are evaluated for every event a rule sees.
-        self._operator = given[0]
-        return self
-
-    def operand(self, op: str) -> Any:
-        return getattr(self, "in_" if op == "in" else op)
-
-    def operator(self) -> str:
-        """The one operator this comparison uses (a method: ``property`` is a field here)."""
-        # Read straight from pydantic's store: ``self._operator`` goes through a slow ``__getattr__``.
-        # Empty for a copy built without validation: then look it up.
-        op: str = (self.__pydantic_private__ or {}).get("_operator", "")
-        if op and self.operand(op) is not None:
-            return op
-        return next(op for op in OPERATORS if self.operand(op) is not None)
-
-
-class AllOf(Strict):
-    all: list[Condition] = Field(min_length=1)
-
-
-class AnyOf(Strict):
-    any: list[Condition] = Field(min_length=1)
-
-
-class NotOf(Strict):
-    not_: Condition = Field(alias="not")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-#: Union tags (pydantic puts them in error locations; they are not YAML keys).
-CONDITION_TAGS = {"all": "all-of", "any": "any-of", "not": "not-of"}
-
-
-def _condition_kind(value: Any) -> str:
-    """Pick the condition model from its key, so errors speak of that model alone."""
-    if isinstance(value, dict):
-        for key, tag in CONDITION_TAGS.items():
-            if key in value:
-                return tag
-    elif isinstance(value, AllOf):
-        return "all-of"
-    elif isinstance(value, AnyOf):
-        return "any-of"
-    elif isinstance(value, NotOf):
-        return "not-of"
-    return "comparison"
-
-
-Condition = Annotated[
-    Annotated[AllOf, Tag("all-of")]
-    | Annotated[AnyOf, Tag("any-of")]
-    | Annotated[NotOf, Tag("not-of")]
-    | Annotated[Comparison, Tag("comparison")],
-    Discriminator(_condition_kind),
-]
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-NotOf.model_rebuild()
+from referral_automation.config.base import CUSTOMER_DATES, WEEKDAYS, Slug, Strict, Weekday, refuse_duplicate_ids
+from referral_automation.config.conditions import Condition
 
 
 # --------------------------------------------------------------------------- event types
@@ -231,22 +102,6 @@ class GuardOverrides(Strict):
 
 
 # --------------------------------------------------------------------------- trigger rules
-#: Key of an error's context that names where inside the model it is (a model validator's own
-#: location is the whole model, whose line is not where the reader must look).
-WITHIN = "within"
-
-
-def _refuse_duplicate_ids(label: str, field: str, ids: list[str]) -> None:
-    """Raise at the second use of an id, locating the error at that item's ``id``."""
-    seen: set[str] = set()
-    for index, item_id in enumerate(ids):
-        if item_id in seen:
-            raise PydanticCustomError(
-                "duplicate_id", f"{label} id {{id}} is used twice", {"id": repr(item_id), WITHIN: (field, index, "id")}
-            )
-        seen.add(item_id)
-
-
 class TimeTrigger(Strict):
     """A moment that comes with time: ``days`` after a customer date (evaluated on every run)."""
 
@@ -294,7 +149,7 @@ class TriggersConfig(Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> TriggersConfig:
-        _refuse_duplicate_ids("rule", "rules", [rule.id for rule in self.rules])
+        refuse_duplicate_ids("rule", "rules", [rule.id for rule in self.rules])
         return self
 
 
@@ -409,8 +264,8 @@ class Campaign(Strict):
 
     @model_validator(mode="after")
     def _unique_arm_ids(self) -> Campaign:
-        _refuse_duplicate_ids("variant", "variants", [v.id for v in self.variants])
-        _refuse_duplicate_ids("incentive", "incentives", [i.id for i in self.incentives])
+        refuse_duplicate_ids("variant", "variants", [v.id for v in self.variants])
+        refuse_duplicate_ids("incentive", "incentives", [i.id for i in self.incentives])
         return self
 
     def variant(self, variant_id: str) -> Variant:
@@ -459,8 +314,10 @@ class DeliveryConfig(Strict):
     sendgrid: SendGridDelivery = SendGridDelivery()
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- the whole configuration
 class AppConfig(Strict):
+    """Every file of ``config/``, loaded and cross-checked (``load_config``)."""
+
     events: EventsConfig
     triggers: TriggersConfig
     campaigns: CampaignsConfig
@@ -468,72 +325,3 @@ class AppConfig(Strict):
 
     def campaign(self, campaign_id: str) -> Campaign:
         return self.campaigns.campaigns[campaign_id]
-
-
-FILES: dict[str, type[Strict]] = {
-    "events": EventsConfig,
-    "triggers": TriggersConfig,
-    "campaigns": CampaignsConfig,
-}
-
-
-def _problems_from(doc: YamlDocument, error: ValidationError) -> list[Problem]:
-    problems = []
-    for item in error.errors():
-        loc: Location = tuple(part for part in item["loc"] if not _is_union_tag(part))
-        loc = (*loc, *item.get("ctx", {}).get(WITHIN, ()))
-        where = ".".join(str(part) for part in loc) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}"
-            where = ".".join(str(part) for part in loc[:-1]) or "(top level)"
-        problems.append(doc.problem(loc, f"{where}: {message}"))
-    return problems
-
-
-def _is_union_tag(part: int | str) -> bool:
-    return part in ("all-of", "any-of", "not-of", "comparison")
-
-
-def load_file(path: Path, model: type[Strict]) -> tuple[YamlDocument, Any]:
-    """Load one YAML file into ``model``; raise ``ConfigError`` with every problem in it."""
-    doc = load_yaml(path)
-    try:
-        return doc, model.model_validate(doc.data)
-    except ValidationError as error:
-        raise ConfigError(_problems_from(doc, error)) from error
-
-
-def load_delivery_config(config_dir: Path) -> DeliveryConfig:
-    """``delivery.yaml`` alone (its defaults when absent), for a sender made without the whole config."""
-    path = config_dir / "delivery.yaml"
-    if not path.exists():
-        return DeliveryConfig()
-    delivery: DeliveryConfig = load_file(path, DeliveryConfig)[1]
-    return delivery
-
-
-def load_config(config_dir: Path) -> AppConfig:
-    """Load and cross-check the whole configuration, collecting problems from every file."""
-    problems: list[Problem] = []
-    docs: dict[str, YamlDocument] = {}
-    parts: dict[str, Any] = {}
-    for name, model in FILES.items():
-        try:
-            docs[name], parts[name] = load_file(config_dir / f"{name}.yaml", model)
-        except ConfigError as error:
-            problems.extend(error.problems)
-    if (config_dir / "delivery.yaml").exists():  # optional: DeliveryConfig's defaults otherwise
-        try:
-            docs["delivery"], parts["delivery"] = load_file(config_dir / "delivery.yaml", DeliveryConfig)
-        except ConfigError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise ConfigError(problems)
-    config = AppConfig(**parts)
-    from referral_automation.config_checks import cross_check
-
-    problems = cross_check(config, docs)
-    if problems:
-        raise ConfigError(problems)
-    return config

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from referral_automation.errors import Problem
+from referral_automation.errors import ConfigError, Problem
 
 Location = tuple[int | str, ...]
 
@@ -60,8 +60,6 @@ def _to_python(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> An
 
 def load_yaml(path: Path) -> YamlDocument:
     """Parse one YAML file; raise ``ConfigError`` with ``path:line`` on a syntax error."""
-    from referral_automation.errors import ConfigError
-
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from referral_automation.config.source import load_yaml
 from referral_automation.errors import ConfigError
-from referral_automation.yamlsource import load_yaml
 
 DOCUMENT = """\
 # a comment

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-from referral_automation.config import (
-    AllOf,
-    AnyOf,
-    AppConfig,
-    Comparison,
-    Condition,
-    DetractorSignal,
-    NotOf,
-)
+from referral_automation.config.conditions import Condition, comparisons
+from referral_automation.config.models import AppConfig, DetractorSignal
+from referral_automation.config.source import Location, YamlDocument
 from referral_automation.errors import Problem
-from referral_automation.yamlsource import Location, YamlDocument
-
-
-def _comparisons(condition: Condition | None, loc: Location) -> list[tuple[Comparison, Location]]:
-    if condition is None:
-        return []
-    if isinstance(condition, AllOf | AnyOf):
-        key = "all" if isinstance(condition, AllOf) else "any"
-        items = condition.all if isinstance(condition, AllOf) else condition.any
-        return [c for i, item in enumerate(items) for c in _comparisons(item, (*loc, key, i))]
-    if isinstance(condition, NotOf):
-        return _comparisons(condition.not_, (*loc, "not"))
-    return [(condition, loc)]
 
 
 def _check_event_condition(
@@ -32,7 +13,7 @@ def _check_event_condition(
 ) -> list[Problem]:
     known = config.events.event_types.get(event)
     problems = []
-    for comparison, where in _comparisons(condition, loc):
+    for comparison, where in comparisons(condition, loc):
         if comparison.property is None or known is None:
             continue
         if comparison.property.split(".")[0] not in known.properties:
@@ -84,7 +65,7 @@ def cross_check(config: AppConfig, docs: dict[str, YamlDocument]) -> list[Proble
         if rule.event is not None:
             problems += _check_event_type(config, triggers, rule.event, (*loc, "event"))
             problems += _check_event_condition(config, triggers, rule.event, rule.when, (*loc, "when"))
-        elif any(c.property is not None for c, _ in _comparisons(rule.when, ())):
+        elif any(c.property is not None for c, _ in comparisons(rule.when)):
             problems.append(
                 triggers.problem((*loc, "when"), "a time-based rule has no event: use 'customer' conditions only")
             )

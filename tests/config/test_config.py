@@ -11,7 +11,7 @@ import pytest
 from referral_automation.config import AppConfig, load_config
 from referral_automation.errors import ConfigError, Problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EVENTS = """\
 event_types:
@@ -304,7 +304,7 @@ CASES = [
      "campaigns.customer_referral.incentives.1.cost: Input should be greater than or equal to 0"),
 ]  # fmt: skip
 
-#: Problems that only show when the files are read together (config_checks.cross_check).
+#: Problems that only show when the files are read together (config.checks.cross_check).
 CROSS_CASES = [
     ("unknown-campaign", "triggers.yaml", "    priority: 5\n    campaign: customer_referral\n",
      "    priority: 5\n    campaign: partner_program\n", "partner_program",
