@@ -138,7 +138,7 @@ def run_detect(
 
     from referral_automation.config import load_config
     from referral_automation.db.session import get_engine, session_factory
-    from referral_automation.services import detect
+    from referral_automation.services.detection import detect
 
     if pragmas:  # an experiment: SQLite settings the engine does not (yet) make itself
 

@@ -75,7 +75,9 @@ def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[
     """One stage in this (fresh) process: (rows, seconds, peak RSS added in MiB, note)."""
     from referral_automation.config import load_config
     from referral_automation.db.session import session_factory
-    from referral_automation.services import detect, ingest, ingest_events
+    from referral_automation.services import ingest
+    from referral_automation.services.detection import detect
+    from referral_automation.services.ingest import events as ingest_events
 
     config = load_config(ROOT / "config")
     factory = session_factory(url)
@@ -113,8 +115,8 @@ def run_stage(stage: str, url: str, data: str, batch_size: int | None) -> tuple[
 
 def _checked_events(config: Any, path: Path) -> list[Any]:
     """Every line of the events file as the ingest's checks turn it into a row (floors start from these)."""
-    from referral_automation.services.event_checks import EventChecker
-    from referral_automation.services.readers import read_lines
+    from referral_automation.services.ingest.event_checks import EventChecker
+    from referral_automation.services.ingest.readers import read_lines
 
     checker = EventChecker(config.events)
     with path.open("rb") as handle:
@@ -123,8 +125,8 @@ def _checked_events(config: Any, path: Path) -> list[Any]:
 
 def _storage_batches(config: Any, path: Path, batch_size: int | None, *, postgres: bool) -> list[Any]:
     """The events file checked and cut into the ingest's batches, each in storage form (``storage_rows``)."""
-    from referral_automation.services.event_store import storage_rows
-    from referral_automation.services.ingest_events import DEFAULT_BATCH_SIZE
+    from referral_automation.services.ingest.store import storage_rows
+    from referral_automation.services.ingest.events import DEFAULT_BATCH_SIZE
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     checked = _checked_events(config, path)
@@ -137,7 +139,7 @@ def _storage_batches(config: Any, path: Path, batch_size: int | None, *, postgre
 def _insert_only(factory: Any, config: Any, path: Path, batch_size: int | None) -> tuple[int, float, float]:
     """The writer's database work alone: rows checked and put in storage form in advance, then
     written batch by batch as the ingest's writer does (``BatchStore``: customer check, insert)."""
-    from referral_automation.services.event_writer import BatchStore
+    from referral_automation.services.ingest.writer import BatchStore
 
     batches = _storage_batches(config, path, batch_size, postgres=factory.kw["bind"].dialect.name == "postgresql")
     store = BatchStore(factory)

@@ -49,10 +49,10 @@ from referral_automation.db.session import get_engine, session_factory  # noqa: 
 from referral_automation.domain import identity  # noqa: E402
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult  # noqa: E402
 from referral_automation.email.outbox import OutboxSender, render_eml  # noqa: E402
-from referral_automation.services.claims import claim_first_asks  # noqa: E402
-from referral_automation.services.composer import TemplateComposer  # noqa: E402
-from referral_automation.services.delivery import DeliveryOptions, Job  # noqa: E402
-from referral_automation.services.send import send_due  # noqa: E402
+from referral_automation.services.sending.claims import claim_first_asks  # noqa: E402
+from referral_automation.services.sending.composer import TemplateComposer  # noqa: E402
+from referral_automation.services.sending.deliver import DeliveryOptions, Job  # noqa: E402
+from referral_automation.services.sending.first_asks import send_due  # noqa: E402
 from referral_automation.settings import Settings  # noqa: E402
 
 #: A Wednesday, 10:00 UTC: inside the send window in every zone used below.

@@ -1,4 +1,4 @@
-"""The ``detect-moments`` flow: ``services.detect`` one batch per task, and a summary artifact.
+"""The ``detect-moments`` flow: ``services.detection.detect`` one batch per task, and a summary artifact.
 
 The flow only orchestrates: it reads settings and config, asks for the event horizon, scans
 event batches until the horizon is reached, decides customer batches until none is left, and
@@ -19,7 +19,7 @@ from prefect.utilities.annotations import quote
 from flows.runtime import DATABASE_RETRIES, utc
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.session import session_factory
-from referral_automation.services.detect import (
+from referral_automation.services.detection.detect import (
     DEFAULT_BATCH_SIZE,
     DecisionResult,
     DetectionReport,

@@ -1,4 +1,4 @@
-"""The ``send-follow-ups`` flow: ``services.followups`` one batch per task, and a summary artifact.
+"""The ``send-follow-ups`` flow: ``services.sending.follow_ups`` one batch per task, and a summary artifact.
 
 Like ``flows.send``: the sender and composer are built once, claim-send-record batches run until
 none is due, a failed batch is recorded and the run goes on, and a run with failed batches
@@ -18,9 +18,9 @@ from flows.send import delivery_options, finish, publish, run_batches, sender_fo
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.session import session_factory
 from referral_automation.email.message import EmailSender
-from referral_automation.services.composer import TemplateComposer
-from referral_automation.services.delivery import Composer, DeliveryOptions, DeliveryReport
-from referral_automation.services.followups import follow_up_batch
+from referral_automation.services.sending.composer import TemplateComposer
+from referral_automation.services.sending.deliver import Composer, DeliveryOptions, DeliveryReport
+from referral_automation.services.sending.follow_ups import follow_up_batch
 from referral_automation.settings import load_settings
 
 ARTIFACT_KEY = "send-follow-ups"

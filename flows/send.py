@@ -1,4 +1,4 @@
-"""The ``send-referral-requests`` flow: ``services.send`` one batch per task, and a summary artifact.
+"""The ``send-referral-requests`` flow: ``services.sending.first_asks`` one batch per task, and a summary artifact.
 
 Orchestration only. The flow expires overdue approvals, builds the sender and the template
 composer once, then runs claim-send-record batches until a claim finds nothing due. Each batch is a
@@ -27,10 +27,10 @@ from referral_automation.email.message import EmailSender
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.email.senders import make_sender
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services.approvals import expire_overdue_approvals
-from referral_automation.services.composer import TemplateComposer
-from referral_automation.services.delivery import Composer, DeliveryOptions, DeliveryReport
-from referral_automation.services.send import send_batch
+from referral_automation.services.approvals.decide import expire_overdue_approvals
+from referral_automation.services.sending.composer import TemplateComposer
+from referral_automation.services.sending.deliver import Composer, DeliveryOptions, DeliveryReport
+from referral_automation.services.sending.first_asks import send_batch
 from referral_automation.settings import Settings, load_settings
 
 ARTIFACT_KEY = "send-referral-requests"

@@ -22,7 +22,7 @@ from referral_automation.cli.common import (
     user_errors,
 )
 from referral_automation.cli.requests import database_errors, when
-from referral_automation.services.approvals import DecisionResult, PendingApproval
+from referral_automation.services.approvals.decide import DecisionResult, PendingApproval
 
 approvals_app = typer.Typer(help="Requests that wait for a person's approval.", no_args_is_help=True)
 app.add_typer(approvals_app, name="approvals")
@@ -41,7 +41,7 @@ def list_command(
 ) -> None:
     """List the requests waiting for approval, the soonest to expire first."""
     from referral_automation.db.session import session_factory
-    from referral_automation.services.approvals import list_pending
+    from referral_automation.services.approvals.decide import list_pending
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
@@ -89,7 +89,7 @@ def approve_command(
     """Approve a request: it is sent at the next opening of its send window."""
     from referral_automation.config import load_config
     from referral_automation.db.session import session_factory
-    from referral_automation.services.approvals import approve
+    from referral_automation.services.approvals.decide import approve
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
@@ -112,7 +112,7 @@ def reject_command(
 ) -> None:
     """Reject a request: it is never sent."""
     from referral_automation.db.session import session_factory
-    from referral_automation.services.approvals import reject
+    from referral_automation.services.approvals.decide import reject
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)

@@ -20,8 +20,8 @@ from rich.table import Table
 from referral_automation.cli import app
 from referral_automation.cli.common import NowOption, console, err_console, parse_now, user_errors
 from referral_automation.db.session import session_factory
-from referral_automation.services import demo as demo_service
-from referral_automation.services.demo_summary import ARM_KINDS, DemoSummary, summarise
+from referral_automation.services.demo import run as demo_service
+from referral_automation.services.demo.summary import ARM_KINDS, DemoSummary, summarise
 from referral_automation.settings import Settings
 
 

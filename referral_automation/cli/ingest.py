@@ -29,7 +29,7 @@ from referral_automation.cli.common import (
     user_errors,
 )
 from referral_automation.errors import Problem
-from referral_automation.services.readers import IngestReport
+from referral_automation.services.ingest.readers import IngestReport
 
 ingest_app = typer.Typer(help="Load customers and journey events from files.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")

@@ -34,7 +34,7 @@ def preview(
 ) -> None:
     """Render one email with a real customer (or a sample one) and write it as one HTML page; print its path."""
     from referral_automation.config import load_config
-    from referral_automation.services.preview import preview_email, write_preview
+    from referral_automation.services.workspace.preview import preview_email, write_preview
 
     settings = settings_for(database_url, config_dir)
     with user_errors():

@@ -23,7 +23,7 @@ from referral_automation.cli.common import (
     settings_for,
     user_errors,
 )
-from referral_automation.services.requests import RequestStatus, RequestView, list_requests
+from referral_automation.services.inspection.requests import RequestStatus, RequestView, list_requests
 
 requests_app = typer.Typer(help="Referral requests: list them with their status and decisions.", no_args_is_help=True)
 app.add_typer(requests_app, name="requests")

@@ -38,7 +38,7 @@ def sendgrid_events(
     """Record SendGrid events (delivered, open, click, bounce, unsubscribe, ...) once each by sg_event_id."""
     from referral_automation.db.session import session_factory
     from referral_automation.services.ingest import require_schema
-    from referral_automation.services.provider_events import read_event_file, record_sendgrid_events
+    from referral_automation.services.responses.provider_events import read_event_file, record_sendgrid_events
 
     settings = settings_for(database_url, config_dir)
     moment = parse_now(now)

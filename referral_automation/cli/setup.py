@@ -10,7 +10,7 @@ from referral_automation.cli.common import (
     settings_for,
     user_errors,
 )
-from referral_automation.services.validation import validate_workspace
+from referral_automation.services.workspace.validate import validate_workspace
 
 
 @app.command()

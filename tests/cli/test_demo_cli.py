@@ -9,7 +9,7 @@ from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
 from referral_automation.db.session import session_factory
-from referral_automation.services.demo_summary import summarise
+from referral_automation.services.demo.summary import summarise
 
 NOW = "2026-03-03T08:00:00Z"  # a Tuesday morning in Europe
 

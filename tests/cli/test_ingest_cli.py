@@ -181,7 +181,8 @@ def test_the_default_batch_sizes_are_the_services_own() -> None:
     import inspect
 
     from referral_automation.cli import ingest as cli_ingest
-    from referral_automation.services import ingest_customers, ingest_events
+    from referral_automation.services.ingest import customers as ingest_customers
+    from referral_automation.services.ingest import events as ingest_events
 
     assert inspect.signature(cli_ingest.events).parameters["batch_size"].default == ingest_events.DEFAULT_BATCH_SIZE
     customers_default = inspect.signature(cli_ingest.customers).parameters["batch_size"].default

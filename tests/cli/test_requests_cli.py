@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from referral_automation.cli import app
 from referral_automation.cli import approvals as approvals_cli
 from referral_automation.cli import requests as requests_cli
-from referral_automation.services.requests import REQUEST_STATUSES
+from referral_automation.services.inspection.requests import REQUEST_STATUSES
 from tests.factories import NOW, add_customer, add_decision, add_request, sessions
 from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
 

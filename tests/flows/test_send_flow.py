@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from referral_automation.db.session import session_factory
-from referral_automation.services.delivery import DeliveryReport
+from referral_automation.services.sending.deliver import DeliveryReport
 from tests.services.send_helpers import (
     NOW,
     ROOT,
@@ -77,7 +77,7 @@ def test_a_failed_batch_is_recorded_and_the_run_goes_on(
     """It records a failing batch, still sends the other batches, then fails the run naming the error."""
     import flows.send as send_module
     from flows.send import BatchesFailedError, send_flow
-    from referral_automation.services import send as send_service
+    from referral_automation.services.sending import first_asks as send_service
 
     calls: list[int] = []
 

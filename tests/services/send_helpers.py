@@ -19,8 +19,8 @@ from referral_automation.db.models import AuditEntry, Customer, JourneyEvent, Me
 from referral_automation.domain import identity
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendOutcome, SendResult
 from referral_automation.errors import DeliveryError
-from referral_automation.services.delivery import Composer, DeliveryOptions, DeliveryReport, Job
-from referral_automation.services.send import send_due
+from referral_automation.services.sending.deliver import Composer, DeliveryOptions, DeliveryReport, Job
+from referral_automation.services.sending.first_asks import send_due
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A Wednesday, 10:00 UTC: inside the send window in Europe (11:00 in Berlin) and in UTC.

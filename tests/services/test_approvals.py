@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.models import ApprovalDecision, AuditEntry, ReferralRequest
-from referral_automation.services.approvals import (
+from referral_automation.services.approvals.decide import (
     ApprovalError,
     approve,
     expire_overdue_approvals,

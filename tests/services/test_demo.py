@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.services import demo_data
+from referral_automation.services.demo import data as demo_data
 
 NOW = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 

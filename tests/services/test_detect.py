@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.db.models import AuditEntry, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
-from referral_automation.services.detect import DetectionReport, detect_moments
+from referral_automation.services.detection.detect import DetectionReport, detect_moments
 from tests.detect_factories import (
     NOW,
     SHIPPED_CONFIG,

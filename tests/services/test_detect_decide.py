@@ -9,7 +9,7 @@ import pytest
 
 from referral_automation.config import AppConfig, Comparison, NotOf, StalenessGuard
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
-from referral_automation.services.detect_decide import RuleBook, decide_customer, names_customer, new_request
+from referral_automation.domain.rulebook import RuleBook, decide_customer, names_customer, new_request
 from tests.detect_factories import NOW, SHIPPED_CONFIG
 
 BOOK = RuleBook.of(SHIPPED_CONFIG)

@@ -12,10 +12,10 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, load_config
-from referral_automation.db import repositories
 from referral_automation.db.models import AuditEntry, Customer, FlowState, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
-from referral_automation.services.detect import decide_customers, detect_moments, event_horizon, scan_events
+from referral_automation.services.detection import store as repositories
+from referral_automation.services.detection.detect import decide_customers, detect_moments, event_horizon, scan_events
 from tests.detect_factories import (
     NOW,
     ROOT,

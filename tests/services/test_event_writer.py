@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from referral_automation.services import event_writer
-from referral_automation.services.event_store import StorageRow, storage_rows
-from referral_automation.services.event_writer import BatchStore, ProcessBatchWriter, WriterProcessError
+from referral_automation.services.ingest import writer as event_writer
+from referral_automation.services.ingest.store import StorageRow, storage_rows
+from referral_automation.services.ingest.writer import BatchStore, ProcessBatchWriter, WriterProcessError
 from tests.factories import add_customer, sessions
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)

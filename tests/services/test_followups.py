@@ -16,11 +16,11 @@ from referral_automation.domain.responses import ResponseKind
 from referral_automation.email.message import EmailSender, OutgoingEmail
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
-from referral_automation.services import followups as followups_service
-from referral_automation.services.delivery import DeliveryOptions, DeliveryReport, Job
-from referral_automation.services.followups import send_follow_ups
-from referral_automation.services.responses import ResponseInput, record_responses
-from referral_automation.services.send import send_due
+from referral_automation.services.responses.record import ResponseInput, record_responses
+from referral_automation.services.sending import follow_ups as followups_service
+from referral_automation.services.sending.deliver import DeliveryOptions, DeliveryReport, Job
+from referral_automation.services.sending.first_asks import send_due
+from referral_automation.services.sending.follow_ups import send_follow_ups
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,

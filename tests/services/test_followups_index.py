@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 
 from referral_automation.db.session import get_engine, session_factory
-from referral_automation.services.claims import lease_follow_ups
+from referral_automation.services.sending.claims import lease_follow_ups
 from tests.services.send_helpers import NOW, OPTIONS, shipped_config
 
 

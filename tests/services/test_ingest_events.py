@@ -11,7 +11,7 @@ import pytest
 
 from referral_automation.errors import InputError, Problem
 from referral_automation.services.ingest import ingest_event_records
-from referral_automation.services.readers import MAX_KEPT_PROBLEMS, MAX_LINE_BYTES
+from referral_automation.services.ingest.readers import MAX_KEPT_PROBLEMS, MAX_LINE_BYTES
 from tests.services.ingest_helpers import NOW, Workspace, event, make_workspace, rejects_of
 
 

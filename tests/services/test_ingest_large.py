@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from referral_automation.services.ingest import upsert_customers
-from referral_automation.services.ingest_events import MAX_BATCH_BYTES
+from referral_automation.services.ingest.events import MAX_BATCH_BYTES
 from tests.services.ingest_helpers import NOW, Workspace, make_workspace
 
 CUSTOMERS = 300

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from referral_automation.config import load_config
 from referral_automation.db.models import JourneyEvent
-from referral_automation.services.event_checks import EventChecker
+from referral_automation.services.ingest.event_checks import EventChecker
 from tests.services.ingest_helpers import ROOT, Workspace, event, make_workspace
 
 TIMES = [

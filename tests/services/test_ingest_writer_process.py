@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete
 
 from referral_automation.db.models import JourneyEvent
-from referral_automation.services import ingest_events
+from referral_automation.services.ingest import events as ingest_events
 from tests.services.ingest_helpers import Workspace, event, make_workspace
 
 

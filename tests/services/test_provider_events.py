@@ -14,7 +14,7 @@ from referral_automation.db.models import Message, ReferralRequest, Response, Su
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.services.provider_events import (
+from referral_automation.services.responses.provider_events import (
     parse_events,
     read_event_file,
     record_sendgrid_events,

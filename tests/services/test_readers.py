@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_automation.services.readers import TOO_LONG_PREFIX, read_line_batches, read_lines
+from referral_automation.services.ingest.readers import TOO_LONG_PREFIX, read_line_batches, read_lines
 
 
 def _batches(data: bytes, **limits: int) -> list[tuple[int, int, int, list[tuple[int, bytes, bool]]]]:

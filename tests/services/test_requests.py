@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.services import requests as requests_service
-from referral_automation.services.requests import REQUEST_STATUSES, UnknownStatusError, list_requests
+from referral_automation.services.inspection import requests as requests_service
+from referral_automation.services.inspection.requests import REQUEST_STATUSES, UnknownStatusError, list_requests
 from tests.factories import NOW, add_customer, add_decision, add_request, sessions
 from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
 

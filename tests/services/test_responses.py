@@ -11,7 +11,7 @@ from referral_automation.db.models import Response, Suppression
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.services.responses import ResponseInput, record_responses
+from referral_automation.services.responses.record import ResponseInput, record_responses
 from tests.services.send_helpers import (
     NOW,
     Factory,

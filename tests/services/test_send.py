@@ -18,8 +18,8 @@ from referral_automation.errors import (
     RetryableDeliveryError,
     TemplateError,
 )
-from referral_automation.services.delivery import DeliveryOptions, Job, content_hash
-from referral_automation.services.send import send_batch
+from referral_automation.services.sending.deliver import DeliveryOptions, Job, content_hash
+from referral_automation.services.sending.first_asks import send_batch
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,
@@ -241,7 +241,7 @@ def test_unknown_campaign_is_cancelled(factory: Factory) -> None:
 
 def test_claimed_requests_are_not_claimed_twice(factory: Factory) -> None:
     """It gives a request to one worker at a time: a second claim inside the lease finds nothing."""
-    from referral_automation.services.claims import claim_first_asks
+    from referral_automation.services.sending.claims import claim_first_asks
 
     add_customer(factory, "ann")
     add_request(factory, "ann")
@@ -260,7 +260,7 @@ def test_claimed_requests_are_not_claimed_twice(factory: Factory) -> None:
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgres_claims_skip_locked_rows(db_url: str) -> None:
     """It lets a second PostgreSQL worker claim other requests while the first one's claim is still open."""
-    from referral_automation.services.claims import claim_first_asks
+    from referral_automation.services.sending.claims import claim_first_asks
 
     factory = session_factory(db_url)
     for n in range(4):

@@ -12,9 +12,9 @@ from referral_automation.db.session import session_factory
 from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
-from referral_automation.services.delivery import content_hash
-from referral_automation.services.followups import send_follow_ups
-from referral_automation.services.send import send_batch
+from referral_automation.services.sending.deliver import content_hash
+from referral_automation.services.sending.first_asks import send_batch
+from referral_automation.services.sending.follow_ups import send_follow_ups
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,

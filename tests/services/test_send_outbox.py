@@ -9,9 +9,9 @@ from pathlib import Path
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
 from referral_automation.email.outbox import OutboxSender
-from referral_automation.services.composer import TemplateComposer
-from referral_automation.services.followups import send_follow_ups
-from referral_automation.services.send import send_due
+from referral_automation.services.sending.composer import TemplateComposer
+from referral_automation.services.sending.first_asks import send_due
+from referral_automation.services.sending.follow_ups import send_follow_ups
 from referral_automation.settings import Settings
 from tests.services.send_helpers import (
     NOW,

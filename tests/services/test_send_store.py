@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
+from referral_automation.db.bulk import BulkUpdate, bulk_update, insert_rows
 from referral_automation.db.models import Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
-from referral_automation.services import send_store as store
-from referral_automation.services.claims import Claim, _context
+from referral_automation.services.sending import store
+from referral_automation.services.sending.claims import Claim, _context
 from tests.services.send_helpers import NOW, Factory, add_customer, add_request, transactions_begun
 
 #: Datetimes the ORM converts: another zone, microseconds, a leap day.
@@ -51,7 +52,7 @@ def test_message_rows_are_stored_as_the_orm_stores_them(factory: Factory, create
     """It inserts message rows through the driver in the very representation the ORM writes."""
     requests = [add_request(factory, add_customer(factory, f"store-{n}")) for n in range(2)]
     with factory() as session, session.begin():
-        store.insert_message_rows(session, [message("m-driver", requests[0], created_at, "Grüße, 李")])
+        insert_rows(session, store.messages_table, [message("m-driver", requests[0], created_at, "Grüße, 李")])
         session.add(Message(**message("m-orm", requests[1], created_at, "Grüße, 李")))
     rows = raw(factory, "messages", "id")
     assert rows["m-driver"][2:] == rows["m-orm"][2:]
@@ -65,9 +66,9 @@ def test_message_rows_already_there_are_kept(factory: Factory) -> None:
     """It keeps a message row that exists (same id), as ON CONFLICT DO NOTHING promises."""
     request = add_request(factory, add_customer(factory, "store-kept"))
     with factory() as session, session.begin():
-        store.insert_message_rows(session, [message("m-1", request, NOW, "first")])
+        insert_rows(session, store.messages_table, [message("m-1", request, NOW, "first")])
     with factory() as session, session.begin():
-        store.insert_message_rows(session, [message("m-1", request, NOW + timedelta(hours=1), "second")])
+        insert_rows(session, store.messages_table, [message("m-1", request, NOW + timedelta(hours=1), "second")])
     with factory() as session:
         kept = session.scalars(select(Message)).one()
     assert (kept.subject, kept.created_at) == ("first", NOW)
@@ -81,8 +82,8 @@ def test_bulk_updates_store_what_an_orm_update_stores(factory: Factory, at: date
     leased = {**changes, "lease_expires_at": at}
     with factory() as session, session.begin():
         # ids 0 and 1 share their values (one UPDATE … IN), id 2 has its own (executemany).
-        store.bulk_update(session, store.requests_table, [{"id": i, **changes} for i in ids[:2]])
-        store.bulk_update(session, store.requests_table, [{"id": ids[2], **leased}])
+        bulk_update(session, store.requests_table, [{"id": i, **changes} for i in ids[:2]])
+        bulk_update(session, store.requests_table, [{"id": ids[2], **leased}])
         session.execute(update(ReferralRequest).where(ReferralRequest.id == ids[3]).values(**changes))
         session.execute(update(ReferralRequest).where(ReferralRequest.id == ids[4]).values(**leased))
     rows = raw(factory, "referral_requests", "id")
@@ -103,7 +104,7 @@ def test_bulk_update_touches_the_database_only_when_run(factory: Factory) -> Non
     ids = [add_request(factory, add_customer(factory, f"prep-{n}")) for n in range(3)]
     rows = [{"status": "sent", "sent_at": TIMES[1], "id": ids[0]}] + [{"id": i, "status": "failed"} for i in ids[1:]]
     with transactions_begun(factory) as begun, factory() as session, session.begin():
-        prepared = store.BulkUpdate(session, store.requests_table, rows)
+        prepared = BulkUpdate(session, store.requests_table, rows)
         assert begun == []
         prepared.run()
         assert len(begun) == 1

@@ -23,15 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.db.models import Customer
 from referral_automation.errors import InputError, Problem
-from referral_automation.services import customer_checks
-from referral_automation.services.event_checks import RecordError
-from referral_automation.services.readers import (
+from referral_automation.services.ingest import customer_checks
+from referral_automation.services.ingest.event_checks import RecordError
+from referral_automation.services.ingest.readers import (
     MAX_LINE_BYTES,
     IngestReport,
     ProblemCallback,
@@ -41,10 +38,9 @@ from referral_automation.services.readers import (
     open_input,
     read_lines,
 )
+from referral_automation.services.ingest.store import upsert_customer_rows
 
 DEFAULT_BATCH_SIZE = 2000
-#: Largest IN list in one query (SQLite allows 32,766 variables).
-IN_CHUNK = 5000
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json-lines", ".jsonlines")
 #: (source, line, raw text for the reject file, the record — or why the line is no record)
 Numbered = tuple[str, int, str, Mapping[str, Any] | str]
@@ -147,7 +143,7 @@ def _flush(
     on_progress: Callable[[], None] | None,
 ) -> None:
     if batch:
-        inserted, updated = _upsert(session_factory, [row for _, row in batch.values()], now)
+        inserted, updated = upsert_customer_rows(session_factory, [row for _, row in batch.values()], now=now)
         log.report.inserted += inserted
         log.report.updated += updated
     for source, line, reason, raw in sorted(rejects, key=lambda item: item[1]):
@@ -156,30 +152,6 @@ def _flush(
     rejects.clear()
     if on_progress is not None:
         on_progress()
-
-
-def _upsert(session_factory: sessionmaker[Session], rows: list[dict[str, Any]], now: datetime) -> tuple[int, int]:
-    """Insert or update ``rows`` in one transaction; return (inserted, updated)."""
-    table = Customer.__table__
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
-    with session_factory() as session, session.begin():
-        ids = [row["customer_id"] for row in rows]
-        existing: set[str] = set()
-        for start in range(0, len(ids), IN_CHUNK):
-            query = select(Customer.customer_id).where(Customer.customer_id.in_(ids[start : start + IN_CHUNK]))
-            existing.update(session.scalars(query))
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        for given, group in groups.items():
-            statement = dialect.insert(table)
-            updates = {name: statement.excluded[name] for name in given if name != "customer_id"}
-            statement = statement.on_conflict_do_update(
-                index_elements=["customer_id"], set_={**updates, "updated_at": statement.excluded.updated_at}
-            )
-            values = [{**customer_checks.DEFAULTS, **row, "created_at": now, "updated_at": now} for row in group]
-            session.execute(statement, values)
-    return len(rows) - len(existing), len(existing)
 
 
 def _csv_records(handle: IO[bytes], log: RejectLog) -> Iterator[Numbered]:
@@ -250,7 +222,7 @@ def _twice(names: list[str]) -> list[str]:
 def _jsonl_records(handle: IO[bytes], source: str) -> Iterator[Numbered]:
     import orjson
 
-    from referral_automation.services.event_checks import describe, json_error
+    from referral_automation.services.ingest.event_checks import describe, json_error
 
     for number, data, _end, too_long in read_lines(handle):
         raw = data.decode("utf-8", "replace")

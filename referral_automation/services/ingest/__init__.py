@@ -19,9 +19,9 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services.ingest_customers import ingest_customers_file, upsert_customers
-from referral_automation.services.ingest_events import ingest_event_records, ingest_events_file
-from referral_automation.services.readers import IngestReport
+from referral_automation.services.ingest.customers import ingest_customers_file, upsert_customers
+from referral_automation.services.ingest.events import ingest_event_records, ingest_events_file
+from referral_automation.services.ingest.readers import IngestReport
 
 __all__ = [
     "IngestReport",

@@ -24,7 +24,7 @@ from referral_automation.db.models import ApprovalDecision, AuditEntry, Customer
 from referral_automation.db.session import is_postgres
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services.requests import iso
+from referral_automation.services.inspection.requests import iso
 
 PENDING = "pending_approval"
 #: Who expires requests nobody decided on.

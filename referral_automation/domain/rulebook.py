@@ -1,7 +1,7 @@
 """Deciding one customer's moments, and the referral request the winner becomes.
 
 Pure but for the unguessable parts of a request (its code and unsubscribe token): the database
-work around it lives in ``services.detect``.
+work around it lives in ``services.detection.detect``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from referral_automation.services.event_checks import RecordError, describe
+from referral_automation.services.ingest.event_checks import RecordError, describe
 
 #: Text fields and their column widths (db/models.py Customer).
 TEXT_FIELDS = {

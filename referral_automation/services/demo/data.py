@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.services.responses import ResponseInput
+from referral_automation.services.responses.record import ResponseInput
 
 HISTORY_DAYS = 180
 #: (zone, weight, share of German speakers). "Mars/Olympus_Mons" is no zone: it exercises the UTC fallback.

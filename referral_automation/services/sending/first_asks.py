@@ -1,7 +1,7 @@
 """The first ask: send every due referral request once, inside its customer's send window.
 
-One batch is three short transactions around the provider call (``services.claims`` and
-``services.delivery`` explain why): claim and lease, write the ``sending`` message rows, and
+One batch is three short transactions around the provider call (``services.sending.claims`` and
+``services.sending.deliver`` explain why): claim and lease, write the ``sending`` message rows, and
 after the sender answered, record each message and its request. Through an idempotent sender
 (the outbox) it is two: no ``sending`` rows, each message row written with its outcome.
 
@@ -10,7 +10,7 @@ after the sender answered, record each message and its request. Through an idemp
 - nothing accepted (``RetryableDeliveryError``): the request goes back to ``scheduled`` with a
   growing delay, and is ``failed`` after ``max_attempts``;
 - unknown (``AmbiguousDeliveryError``): both stay ``sending`` until a provider event settles them
-  or the reconcile window passes (``services.delivery``);
+  or the reconcile window passes (``services.sending.deliver``);
 - suppressed address or opted-out customer: request ``suppressed``, no message.
 """
 
@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
+from referral_automation.db.bulk import BulkUpdate
 from referral_automation.email.message import EmailSender
-from referral_automation.services import send_store as store
-from referral_automation.services.claims import lease_first_asks
-from referral_automation.services.delivery import (
+from referral_automation.services.sending import store
+from referral_automation.services.sending.claims import lease_first_asks
+from referral_automation.services.sending.deliver import (
     Composer,
     DeliveryOptions,
     DeliveryReport,
@@ -36,7 +37,7 @@ from referral_automation.services.delivery import (
     read_evidence,
     record_messages,
 )
-from referral_automation.services.followups import FollowUpSchedule
+from referral_automation.services.sending.follow_ups import FollowUpSchedule
 
 SessionFactory = sessionmaker[Session]
 
@@ -80,7 +81,7 @@ def record_first_asks(
     schedule = FollowUpSchedule(config, now=now)
     updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
     with session_factory() as session, session.begin():
-        requests = store.BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
+        requests = BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
         record_messages(session, outcomes, actor="send", now=now)
         requests.run()
 

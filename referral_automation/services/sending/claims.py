@@ -25,15 +25,17 @@ from sqlalchemy import JSON, Column, Table, or_, select
 from sqlalchemy.orm import Session
 
 from referral_automation.config import AppConfig, Campaign
-from referral_automation.db.driver import Driver, from_json, unchanged
+from referral_automation.db.bulk import bulk_update
 from referral_automation.db.models import Customer, JourneyEvent, Moment, Response
+from referral_automation.db.shared import CUSTOMER_COLUMNS, suppressed_addresses
+from referral_automation.db.sql import Driver, chunks, from_json, unchanged
 from referral_automation.db.types import UTCDateTime
 from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.responses import ENGAGED
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
-from referral_automation.services import send_store as store
-from referral_automation.services.delivery import DeliveryOptions, Job
+from referral_automation.services.sending import store
+from referral_automation.services.sending.deliver import DeliveryOptions, Job
 
 customers_table: Table = Customer.__table__  # type: ignore[assignment]
 moments_table: Table = Moment.__table__  # type: ignore[assignment]
@@ -112,7 +114,7 @@ def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
     """``claim_first_asks`` without building the jobs: the caller does (``build_jobs``) after its commit."""
     claim = Claim()
     rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size), claim)
-    suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
+    suppressed = suppressed_addresses(session, [row["email"] for row in rows])
     updates, windows = [], _Windows(now)
     for row in rows:
         campaign = config.campaigns.campaigns.get(row["campaign"])
@@ -128,7 +130,7 @@ def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
             continue
         updates.append(_leased(row["id"], now=now, options=options, status="sending"))
         claim.leased.append(_lease(row, step=0, suppressed=suppressed, zone=(zone, warning)))
-    store.bulk_update(session, store.requests_table, updates)
+    bulk_update(session, store.requests_table, updates)
     return claim
 
 
@@ -175,7 +177,7 @@ def lease_follow_ups(session: Session, *, config: AppConfig, now: datetime, opti
     """``claim_follow_ups`` without building the jobs: the caller does (``build_jobs``) after its commit."""
     claim = Claim()
     rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size), claim)
-    suppressed = store.suppressed_addresses(session, [row["email"] for row in rows])
+    suppressed = suppressed_addresses(session, [row["email"] for row in rows])
     engaged = _engaged(session, [row["id"] for row in rows])
     updates, windows = [], _Windows(now)
     for row in rows:
@@ -194,7 +196,7 @@ def lease_follow_ups(session: Session, *, config: AppConfig, now: datetime, opti
         claim.leased.append(
             _lease(row, step=step, suppressed=suppressed, zone=(zone, warning), engaged=row["id"] in engaged)
         )
-    store.bulk_update(session, store.requests_table, updates)
+    bulk_update(session, store.requests_table, updates)
     return claim
 
 
@@ -218,7 +220,7 @@ def _engaged(session: Session, request_ids: Sequence[str]) -> set[str]:
     """Requests whose customer responded (reply, referral click, referral): no more follow-ups."""
     found: set[str] = set()
     kinds = sorted(kind.value for kind in ENGAGED)
-    for part in store.chunks(request_ids):
+    for part in chunks(request_ids):
         query = select(responses_table.c.referral_request_id).where(
             responses_table.c.referral_request_id.in_(part), responses_table.c.kind.in_(kinds)
         )
@@ -259,7 +261,7 @@ def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status:
 def _context(session: Session, ids: Sequence[str], claim: Claim) -> list[dict[str, Any]]:
     """Everything a message needs, for the claimed ids: request, customer, moment and its event.
 
-    Read through the driver (``db.driver``): SQLAlchemy's rows and result processing cost more
+    Read through the driver (``db.sql``): SQLAlchemy's rows and result processing cost more
     than the query here. Values stay as the driver gives them; ``claim.decoders`` says how
     ``Claim.build_jobs`` decodes them as their columns' types would (the claim itself reads
     only text and integers: ids, campaign, zone, status, address, follow-ups sent).
@@ -298,10 +300,7 @@ def _decoder(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None
     return None if decode is unchanged else decode
 
 
-CUSTOMER_COLUMNS = (
-    "customer_id", "email", "first_name", "last_name", "company", "plan", "lifetime_value",
-    "first_purchase_at", "timezone", "locale", "marketing_opt_in",
-)  # fmt: skip
+
 
 
 def _lease(

@@ -3,9 +3,9 @@
 A follow-up goes only while the customer has not responded (reply, referral-link click, referral),
 the address is not suppressed and the customer still opts in, and only inside the send window.
 Step ``n`` (1, 2, …) is due at the window's next opening at or after *first send +
-after_days[n-1]*; a reply or a suppression clears ``next_followup_at`` (``services.responses``), and
+after_days[n-1]*; a reply or a suppression clears ``next_followup_at`` (``services.responses.record``), and
 the claim checks again in case it came by another way. The same message-row-first protocol as the
-first ask (``services.delivery``) makes each step go out at most once.
+first ask (``services.sending.deliver``) makes each step go out at most once.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, Campaign
+from referral_automation.db.bulk import BulkUpdate
 from referral_automation.domain.sendwindow import next_opening
 from referral_automation.email.message import EmailSender
-from referral_automation.services import send_store as store
-from referral_automation.services.claims import lease_follow_ups
-from referral_automation.services.delivery import (
+from referral_automation.services.sending import store
+from referral_automation.services.sending.claims import lease_follow_ups
+from referral_automation.services.sending.deliver import (
     Composer,
     DeliveryOptions,
     DeliveryReport,
@@ -111,7 +112,7 @@ def record_follow_ups(
     schedule = FollowUpSchedule(config, now=now)
     updates = [_request_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
     with session_factory() as session, session.begin():
-        requests = store.BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
+        requests = BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
         record_messages(session, outcomes, actor="follow-ups", now=now)
         requests.run()
 

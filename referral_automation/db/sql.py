@@ -1,9 +1,10 @@
-"""Plain DBAPI statements inside a session's transaction, for detection's hot paths.
+"""The one raw-SQL layer: plain DBAPI statements inside a session's transaction, for the hot paths.
 
-Detection reads and writes tens of thousands of rows a second. SQLAlchemy's per-row and per-value
-work (compiling, ``Row`` objects, ``UTCDateTime`` and ``JSON`` processing) then costs more than
-the database itself, so these paths hand plain tuples to the driver, in the representation the
-column types would produce themselves (tests/db/test_driver.py proves the round trips):
+Ingest, detection and sending read and write tens of thousands of rows a second. SQLAlchemy's
+per-row and per-value work (compiling, ``Row`` objects, ``UTCDateTime`` and ``JSON`` processing)
+then costs more than the database itself, so these paths hand plain tuples to the driver, in the
+representation the column types would produce themselves (tests/db/test_sql.py proves the round
+trips):
 
 * SQLite: timestamps as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's SQLite
   ``DATETIME`` storage format, which ``UTCDateTime`` reads back as aware UTC), JSON as text,
@@ -16,16 +17,33 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Column, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-#: Values per ``IN (…)`` list on SQLite: well below its bound-parameter limit (32,766).
+from referral_automation.db.session import is_postgres
+
+#: Values per ``IN (…)`` list, for every query that takes one: well below the bound-parameter
+#: limits of SQLite (32,766) and PostgreSQL (65,535).
 IN_CHUNK = 5000
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size``: one ``IN (…)`` list each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """An ``INSERT`` with ``on_conflict_do_nothing`` / ``on_conflict_do_update``, on SQLite and PostgreSQL alike."""
+    return (postgresql if is_postgres(session) else sqlite).insert(table)
 
 
 def sqlite_timestamp(value: datetime) -> str:
@@ -163,8 +181,7 @@ class Driver:
         if self.postgres:
             yield from self.select(sql.replace(self.IN_LIST, "= ANY(?)"), (list(values), *params))
             return
-        for start in range(0, len(values), IN_CHUNK):
-            chunk = tuple(values[start : start + IN_CHUNK])
+        for chunk in chunks(values):
             marks = f"IN ({','.join('?' * len(chunk))})"
             yield from self.select(sql.replace(self.IN_LIST, marks), (*chunk, *params))
 
@@ -187,16 +204,26 @@ class Driver:
         finally:
             cursor.close()
 
-    def staged_insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str) -> str:
-        """PostgreSQL: ``COPY`` ``rows`` into a temporary copy of ``table`` (emptied at commit) and
-        return the one ``INSERT … SELECT`` (ending in ``tail``) that moves them over. The ingest
+    def staged_insert(
+        self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str, *, ordered: bool = False
+    ) -> str:
+        """PostgreSQL: ``COPY`` ``rows`` into a temporary table of ``columns`` (emptied at commit)
+        and return the one ``INSERT … SELECT`` (ending in ``tail``) that moves them over. The ingest
         measured this twice as fast as ``unnest`` of column arrays, and psycopg spends a third of
-        the CPU on it (COPY rows need no arrays built)."""
-        stage = f"referral_stage_{table.name}"
+        the CPU on it (COPY rows need no arrays built).
+
+        ``ordered`` inserts the rows in the order given (a serial key, such as events' ``seq``,
+        then follows it): the stage gets a position column to sort by.
+        """
         names = ", ".join(columns)
-        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
-        self.copy_rows(f"COPY {stage} ({names}) FROM STDIN", rows)
-        return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {tail}"
+        # Named after its columns too: a stage lives as long as its connection, and one of another
+        # shape by the same name would refuse these rows.
+        stage = f"referral_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
+        types = ", ".join(f"{name} {table.c[name].type.compile(self.dialect)}" for name in columns)
+        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (position bigint, {types}) ON COMMIT DELETE ROWS")
+        self.copy_rows(f"COPY {stage} (position, {names}) FROM STDIN", [(n, *row) for n, row in enumerate(rows)])
+        order = " ORDER BY position" if ordered else ""
+        return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}{order} {tail}"
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement per row (SQLite); the rows they changed in all."""

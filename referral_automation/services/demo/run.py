@@ -33,9 +33,10 @@ from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import Message, ReferralRequest
 from referral_automation.db.session import get_engine, session_factory
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services import approvals, demo_data
-from referral_automation.services.readers import IngestReport
-from referral_automation.services.responses import ResponseReport, record_responses
+from referral_automation.services.approvals import decide as approvals
+from referral_automation.services.demo import data as demo_data
+from referral_automation.services.ingest.readers import IngestReport
+from referral_automation.services.responses.record import ResponseReport, record_responses
 from referral_automation.settings import Settings
 
 MARKER = ".referral-demo"
@@ -107,7 +108,7 @@ class DemoRun:
 # --------------------------------------------------------------------------- workspace
 def find_checkout(start: Path | None = None) -> Path:
     """The directory holding the shipped ``config/`` and ``templates/email/`` to copy from."""
-    package_root = Path(__file__).resolve().parents[2]
+    package_root = Path(__file__).resolve().parents[3]
     for candidate in (package_root, start or Path.cwd()):
         if (candidate / "config" / "campaigns.yaml").is_file() and (candidate / "templates" / "email").is_dir():
             return candidate
@@ -289,12 +290,12 @@ def _awaiting_follow_up() -> Any:
 def direct_runner(settings: Settings, *, batch_size: int = 500) -> StepRunner:
     """Run the steps through the services in this process (what the flows do, minus Prefect)."""
     from referral_automation.email.outbox import OutboxSender
-    from referral_automation.services.approvals import expire_overdue_approvals
-    from referral_automation.services.composer import TemplateComposer
-    from referral_automation.services.delivery import DeliveryOptions
-    from referral_automation.services.detect import detect_moments
-    from referral_automation.services.followups import send_follow_ups
-    from referral_automation.services.send import send_due
+    from referral_automation.services.approvals.decide import expire_overdue_approvals
+    from referral_automation.services.detection.detect import detect_moments
+    from referral_automation.services.sending.composer import TemplateComposer
+    from referral_automation.services.sending.deliver import DeliveryOptions
+    from referral_automation.services.sending.first_asks import send_due
+    from referral_automation.services.sending.follow_ups import send_follow_ups
 
     config = load_config(settings.config_dir)
     factory = session_factory(settings.database_url)

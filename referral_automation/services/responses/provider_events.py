@@ -4,7 +4,7 @@ An event batch is a JSON array of objects. Each needs ``sg_event_id`` (the dedup
 SendGrid retries a batch for 24 hours and may repeat events), ``event``, ``email`` and
 ``timestamp``; a bad item is reported as ``SOURCE:[index]: reason`` and the good ones are kept.
 
-Every event becomes one ``ResponseInput`` for ``services.responses.record_responses``, which owns
+Every event becomes one ``ResponseInput`` for ``services.responses.record.record_responses``, which owns
 deduplication, suppressions and stopping follow-ups. The message an event is about is found from
 our ``custom_args`` (they come back as top-level keys: ``referral_request_id`` and
 ``sequence_step`` name the message), or else from ``sg_message_id``, whose part before the first
@@ -31,7 +31,7 @@ from referral_automation.db.models import Message, ReferralRequest
 from referral_automation.domain import identity
 from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER, ResponseKind
 from referral_automation.errors import Problem
-from referral_automation.services.responses import ResponseInput, ResponseReport, record_responses
+from referral_automation.services.responses.record import ResponseInput, ResponseReport, record_responses
 
 SOURCE = "sendgrid"
 REQUIRED = ("sg_event_id", "event", "email", "timestamp")

@@ -31,15 +31,8 @@ import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.services.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
-from referral_automation.services.event_store import storage_rows
-from referral_automation.services.event_writer import (
-    BatchWrite,
-    BatchWriter,
-    PendingWrite,
-    batch_writer,
-)
-from referral_automation.services.readers import (
+from referral_automation.services.ingest.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
+from referral_automation.services.ingest.readers import (
     MAX_LINE_BYTES,
     IngestReport,
     LineBatch,
@@ -51,6 +44,13 @@ from referral_automation.services.readers import (
     open_input,
     read_line_batches,
     read_lines,
+)
+from referral_automation.services.ingest.store import storage_rows
+from referral_automation.services.ingest.writer import (
+    BatchWrite,
+    BatchWriter,
+    PendingWrite,
+    batch_writer,
 )
 
 #: Lines per transaction. Each commit writes every index page its rows touched, and events of

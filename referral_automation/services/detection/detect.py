@@ -35,10 +35,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.db import repositories as repo
+from referral_automation.db.shared import customer_facts, insert_audit
 from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts, MomentCandidate
-from referral_automation.services.detect_decide import (
+from referral_automation.domain.rulebook import (
     CANDIDATE,
     NOBODY,
     REQUESTED,
@@ -50,6 +50,7 @@ from referral_automation.services.detect_decide import (
     moment_values,
     new_request,
 )
+from referral_automation.services.detection import store as repo
 
 WATERMARK = "detect"
 #: Events per scan batch and customers per decide batch (one transaction each): 10,000 measured
@@ -141,7 +142,7 @@ def scan_events(
         if count == 0:
             return ScanResult(0, 0, position, more=False)
         batch = repo.event_rows(session, after=position, upto=last, types=book.event_rules.keys())
-        customers = repo.customer_facts(session, {e[2] for e in batch if e[3] in book.needs_customer})
+        customers = customer_facts(session, {e[2] for e in batch if e[3] in book.needs_customer})
         found: list[MomentCandidate] = []
         matchers = book.matchers
         for seq, event_id, customer_id, kind, occurred_at, properties in batch:
@@ -188,7 +189,7 @@ class _Batch:
 
 def _load_batch(session: Session, book: RuleBook, ids: list[str], *, now: datetime) -> _Batch:
     stored = repo.candidate_moments(session, ids)
-    customers = repo.customer_facts(session, ids)
+    customers = customer_facts(session, ids)
     candidates: dict[str, list[MomentCandidate]] = {}
     for moment in stored:
         candidates.setdefault(moment.customer_id, []).append(moment)
@@ -271,7 +272,7 @@ def _record(
     requested = [o for o in outcomes if o.outcome == REQUESTED and o.moment_id in recorded]
     created = [new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]
     inserted = repo.insert_requests(session, [c.row for c in created])
-    repo.insert_audit(session, [_zone_audit(c.row, c.zone_warning, now) for c in created if c.zone_warning])
+    insert_audit(session, [_zone_audit(c.row, c.zone_warning, now) for c in created if c.zone_warning])
     return DecisionResult(
         customers=len(ids),
         last_customer_id=ids[-1],

@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from referral_automation.db.bulk import BulkUpdate, bulk_update, insert_rows
+from referral_automation.db.shared import insert_audit
 from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
@@ -50,7 +52,7 @@ from referral_automation.errors import (
     RetryableDeliveryError,
     TemplateError,
 )
-from referral_automation.services import send_store as store
+from referral_automation.services.sending import store
 
 SessionFactory = sessionmaker[Session]
 
@@ -355,9 +357,9 @@ def sending_rows(emails: Sequence[OutgoingEmail], *, sender: EmailSender, now: d
 
 def _write_sending_rows(session: Session, rows: Sequence[dict[str, Any]], *, existing: set[str]) -> None:
     """Step 3: the ``sending`` rows, committed before the provider hears of the messages."""
-    store.insert_message_rows(session, [row for row in rows if row["id"] not in existing])
+    insert_rows(session, store.messages_table, [row for row in rows if row["id"] not in existing])
     # A row reused for another attempt: its created_at becomes this attempt's time (the reconcile clock).
-    store.bulk_update(session, store.messages_table, [_reused(row) for row in rows if row["id"] in existing])
+    bulk_update(session, store.messages_table, [_reused(row) for row in rows if row["id"] in existing])
 
 
 def _reused(row: dict[str, Any]) -> dict[str, Any]:
@@ -436,10 +438,10 @@ def _message_changes(outcome: Outcome) -> dict[str, Any] | None:
 def record_messages(session: Session, outcomes: Sequence[Outcome], *, actor: str, now: datetime) -> None:
     """Message rows and time-zone warnings of a batch, in the caller's transaction."""
     inserts, changes = message_writes(outcomes)
-    updates = store.BulkUpdate(session, store.messages_table, changes)  # prepared before the lock is taken
-    store.insert_message_rows(session, inserts)
+    updates = BulkUpdate(session, store.messages_table, changes)  # prepared before the lock is taken
+    insert_rows(session, store.messages_table, inserts)
     updates.run()
-    store.insert_audit(
+    insert_audit(
         session,
         [
             {

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.session import session_factory as make_session_factory
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services.event_store import EventTransaction, StorageRow, event_transaction
+from referral_automation.services.ingest.store import EventTransaction, StorageRow, event_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class WriterProcessError(ReferralAutomationError):
 
 
 class ProcessBatchWriter:
-    """Writes batches in a child process (``python -m referral_automation.services.event_writer``).
+    """Writes batches in a child process (``python -m referral_automation.services.ingest.writer``).
 
     A plain child process rather than ``multiprocessing``: spawning through ``multiprocessing``
     runs the caller's main script again in the child, which an unguarded user script (or a
@@ -313,7 +313,7 @@ STOP_TIMEOUT = 60.0
 
 if __name__ == "__main__":
     # Through the package, so what is pickled names referral_automation's classes, not __main__'s.
-    from referral_automation.services import event_writer
+    from referral_automation.services.ingest import writer as event_writer
 
     # Ctrl-C reaches the whole process group: the parent stops sending and closes the pipe, and
     # this process finishes the batch it holds (one transaction) instead of dying in the middle.

@@ -2,7 +2,7 @@
 
 Detection handles tens of thousands of events a second, so nothing here builds ORM objects: the
 once-a-batch statements use SQLAlchemy Core, and the statements that carry thousands of rows go
-to the driver as plain tuples (``db.driver``: SQLite ``executemany``, PostgreSQL ``COPY``), read
+to the driver as plain tuples (``db.sql``: SQLite ``executemany``, PostgreSQL ``COPY``), read
 rows turning straight into the domain's frozen values.
 They never commit: the calling service owns the transaction (``with session.begin():``).
 """
@@ -10,16 +10,14 @@ They never commit: the calling service owns the transaction (``with session.begi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Table, func, or_, select, text, union, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from referral_automation.db.driver import Driver, from_json
 from referral_automation.db.models import (
     AuditEntry,
     Customer,
@@ -30,7 +28,8 @@ from referral_automation.db.models import (
     Suppression,
 )
 from referral_automation.db.session import is_postgres
-from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
+from referral_automation.db.sql import Driver, chunks, dialect_insert, from_json
+from referral_automation.domain.facts import EventFacts, MomentCandidate
 
 customers: Table = Customer.__table__  # type: ignore[assignment]
 events: Table = JourneyEvent.__table__  # type: ignore[assignment]
@@ -42,23 +41,6 @@ audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 #: Request statuses that do not count for the cool-down: nobody was (or will be) asked.
 NOT_ASKED = ("rejected", "expired", "cancelled")
-#: Values per ``IN (...)`` list: well below SQLite's and PostgreSQL's bound-parameter limits.
-IN_CHUNK = 2000
-
-T = TypeVar("T")
-
-
-def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def upsert_insert(session: Session, table: Table) -> Any:
-    """A dialect ``INSERT`` that offers ``on_conflict_do_nothing`` on SQLite and PostgreSQL alike."""
-    dialect = postgresql if is_postgres(session) else sqlite
-    return dialect.insert(table)
-
-
 # --------------------------------------------------------------------------- watermark
 def lock_watermark(session: Session, name: str, *, now: datetime) -> int:
     """The watermark ``name``, created at 0 if missing and locked until the transaction ends.
@@ -66,7 +48,7 @@ def lock_watermark(session: Session, name: str, *, now: datetime) -> int:
     On PostgreSQL the row lock (``FOR UPDATE``) serialises concurrent runs; SQLite's
     ``BEGIN IMMEDIATE`` already admits one writer at a time.
     """
-    create = upsert_insert(session, flow_state).values(name=name, position=0, updated_at=now)
+    create = dialect_insert(session, flow_state).values(name=name, position=0, updated_at=now)
     session.execute(create.on_conflict_do_nothing(index_elements=["name"]))
     query = select(flow_state.c.position).where(flow_state.c.name == name).with_for_update()
     return int(session.execute(query).scalar_one())
@@ -145,46 +127,6 @@ def event_rows(session: Session, *, after: int, upto: int, types: Collection[str
         (seq, event_id, customer_id, kind, timestamp(occurred_at), from_json(properties) or {})
         for seq, event_id, customer_id, kind, occurred_at, properties in found
     ]
-
-
-def _suppressed(db: Driver, emails: Collection[str]) -> set[str]:
-    """Which of ``emails`` are suppressed, compared case-insensitively (as casefolded strings)."""
-    wanted = sorted({e for email in emails for e in (email, email.casefold())})
-    query = f"SELECT email FROM {suppressions.name} WHERE email {db.IN_LIST}"
-    return {email.casefold() for (email,) in db.select_in(query, wanted)}
-
-
-_CUSTOMER_COLUMNS = (
-    "customer_id", "email", "first_name", "last_name", "company", "plan", "lifetime_value",
-    "first_purchase_at", "timezone", "locale", "marketing_opt_in",
-)  # fmt: skip
-
-
-def customer_facts(session: Session, customer_ids: Collection[str]) -> dict[str, CustomerFacts]:
-    """The customers by id, ``suppressed`` set when their address is in the suppression list."""
-    db = Driver(session)
-    query = f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM {customers.name} WHERE customer_id {db.IN_LIST}"
-    rows = list(db.select_in(query, sorted(customer_ids)))
-    suppressed = _suppressed(db, [row[1] for row in rows])
-    money = db.decoder(customers.c.lifetime_value)
-    timestamp = db.timestamp_out
-    return {
-        customer_id: CustomerFacts(
-            customer_id,
-            email,
-            first,
-            last,
-            company,
-            plan,
-            money(value),
-            None if since is None else timestamp(since),
-            zone,
-            locale,
-            bool(opt_in),
-            email.casefold() in suppressed,
-        )
-        for customer_id, email, first, last, company, plan, value, since, zone, locale, opt_in in rows
-    }
 
 
 def customers_to_decide(
@@ -320,7 +262,7 @@ def insert_moments(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]
     """Insert moments, skipping those already recorded; the ids actually inserted."""
     if not rows:
         return set()
-    statement = upsert_insert(session, moments).on_conflict_do_nothing().returning(moments.c.id)
+    statement = dialect_insert(session, moments).on_conflict_do_nothing().returning(moments.c.id)
     return set(session.execute(statement, list(rows)).scalars())
 
 
@@ -369,8 +311,3 @@ def insert_requests(session: Session, rows: Sequence[dict[str, Any]]) -> list[tu
     sql = f"INSERT INTO {requests.name} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
     db.execute_many(sql, list(fresh.values()))
     return [(row_id, value[8]) for row_id, value in fresh.items()]
-
-
-def insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(audit_log.insert(), list(rows))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, Campaign
 from referral_automation.db.models import JourneyEvent, Moment
-from referral_automation.db.repositories import customer_facts
+from referral_automation.db.shared import customer_facts
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.identity import message_id
 from referral_automation.email.compose import compose_email

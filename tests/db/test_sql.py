@@ -14,12 +14,13 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.db import repositories as repo
-from referral_automation.db.driver import from_json, from_sqlite_timestamp, sqlite_timestamp
 from referral_automation.db.models import Customer, JourneyEvent, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
+from referral_automation.db.shared import customer_facts
+from referral_automation.db.sql import from_json, from_sqlite_timestamp, sqlite_timestamp
 from referral_automation.db.types import UTCDateTime
 from referral_automation.domain.facts import CustomerFacts, EventFacts
+from referral_automation.services.detection import store as repo
 from tests.detect_factories import (
     NOW,
     add_customer,
@@ -234,7 +235,7 @@ def test_customers_read_through_the_driver_are_the_orm_values(db: sessionmaker[S
     suppress(db, "bob@example.com")
     with db() as session:
         orm = {c.customer_id: c for c in session.scalars(select(Customer))}
-        found = repo.customer_facts(session, {"ada", "bob", "cyd", "nobody"})
+        found = customer_facts(session, {"ada", "bob", "cyd", "nobody"})
 
     fields = [f for f in CustomerFacts.__dataclass_fields__ if f != "suppressed"]
     expected = {

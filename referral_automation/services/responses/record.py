@@ -23,11 +23,10 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import Customer, Message, ReferralRequest, Response, Suppression
-from referral_automation.db.session import is_postgres
+from referral_automation.db.sql import dialect_insert
 from referral_automation.domain import identity
 from referral_automation.domain.responses import SUPPRESSING, ResponseKind, stops_follow_ups
 
@@ -106,7 +105,7 @@ def _record_batch(session: Session, batch: Sequence[ResponseInput], *, now: date
     report.duplicates = len(batch) - len(fresh)
     resolved, report.unknown_requests = _resolve(session, fresh)
     if resolved:
-        insert = _dialect_insert(session, responses_table).on_conflict_do_nothing()
+        insert = dialect_insert(session, responses_table).on_conflict_do_nothing()
         session.execute(insert, [_row(item) for item in resolved])
     report.recorded = len(resolved)
     report.suppressions_added, report.suppressions_lifted = _apply_suppressions(session, resolved, now=now)
@@ -214,7 +213,7 @@ def _request_addresses(session: Session, request_ids: Sequence[str | None]) -> d
 
 def _suppress(session: Session, address: str, *, reason: str, source: str, now: datetime) -> int:
     insert = (
-        _dialect_insert(session, suppressions_table)
+        dialect_insert(session, suppressions_table)
         .values(email=address, reason=reason, source=source, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
         .returning(suppressions_table.c.email)
@@ -238,8 +237,3 @@ def _stop_follow_ups(session: Session, batch: Sequence[ResponseInput], *, now: d
         .execution_options(synchronize_session=False)
     )
     return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
-
-
-def _dialect_insert(session: Session, table: Table) -> Any:
-    """An ``INSERT`` with ``on_conflict_do_nothing``, for SQLite and PostgreSQL alike."""
-    return (postgresql if is_postgres(session) else sqlite).insert(table)
