@@ -33,7 +33,7 @@ def test_surrounding_spaces_are_ignored() -> None:
 
 
 def test_the_domain_is_lower_case_ascii() -> None:
-    """It writes the domain in lower case and an internationalised one in its IDNA form; the local part keeps its case."""
+    """It writes the domain in lower case, an internationalised one in IDNA form; the local part keeps its case."""
     assert parse_mailbox("Ada@Example.COM").addr_spec == "Ada@example.com"
     assert parse_mailbox("ada@bücher.de").domain == "xn--bcher-kva.de"
 
