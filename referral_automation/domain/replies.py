@@ -202,6 +202,8 @@ def _attribution_span(lines: list[str], i: int) -> int:
         return 0
     joined = ""
     for count, line in enumerate(lines[i : i + 3], start=1):
+        if count > 1 and (not line.strip() or line.lstrip().casefold().startswith(_OPENERS)):
+            return 0  # a wrapped attribution has no blank line inside, and one starting here is not ours
         joined = f"{joined} {line.strip()}".strip()
         if len(joined) > _MAX_ATTRIBUTION:
             return 0

@@ -164,6 +164,12 @@ def test_an_attribution_followed_by_an_unquoted_original_cuts_the_rest() -> None
     assert reply_text(text, None) == "OK"
 
 
+def test_an_own_line_starting_with_on_is_not_part_of_the_attribution_below() -> None:
+    """It keeps an own line starting with "On" right above an attribution, instead of joining the two."""
+    text = "On it!\nOn Mon, Jun 2, 2025 Acme <referrals@example.com> wrote:\n" + ORIGINAL
+    assert reply_text(text, None) == "On it!"
+
+
 def test_a_sentence_starting_with_on_is_kept() -> None:
     """It keeps an own line that starts like an attribution but is not one."""
     assert (
