@@ -125,8 +125,8 @@ def _checked_events(config: Any, path: Path) -> list[Any]:
 
 def _storage_batches(config: Any, path: Path, batch_size: int | None, *, postgres: bool) -> list[Any]:
     """The events file checked and cut into the ingest's batches, each in storage form (``storage_rows``)."""
-    from referral_automation.services.ingest.store import storage_rows
     from referral_automation.services.ingest.events import DEFAULT_BATCH_SIZE
+    from referral_automation.services.ingest.store import storage_rows
 
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     checked = _checked_events(config, path)

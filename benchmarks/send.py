@@ -42,17 +42,19 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from referral_automation.flows.runtime import run_batches  # noqa: E402
+
 from referral_automation.config import load_config  # noqa: E402
 from referral_automation.db.migrate import upgrade_to_head  # noqa: E402
 from referral_automation.db.models import Customer, Message, Moment, ReferralRequest  # noqa: E402
 from referral_automation.db.session import get_engine, session_factory  # noqa: E402
 from referral_automation.domain import identity  # noqa: E402
+from referral_automation.domain.delivery import DeliveryOptions, Job  # noqa: E402
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult  # noqa: E402
 from referral_automation.email.outbox import OutboxSender, render_eml  # noqa: E402
 from referral_automation.services.sending.claims import claim_first_asks  # noqa: E402
 from referral_automation.services.sending.composer import TemplateComposer  # noqa: E402
-from referral_automation.services.sending.deliver import DeliveryOptions, Job  # noqa: E402
-from referral_automation.services.sending.first_asks import send_due  # noqa: E402
+from referral_automation.services.sending.first_asks import send_batch, send_due  # noqa: E402
 from referral_automation.settings import Settings  # noqa: E402
 
 #: A Wednesday, 10:00 UTC: inside the send window in every zone used below.
@@ -112,7 +114,8 @@ def _worker_init(ready: Any) -> None:
 def send_all(
     url: str, outbox: str, worker: str, batch_size: int, profile: str | None = None, threads: int = 1
 ) -> tuple[int, float, float]:
-    """One worker: the send service to the end (run in its own process when there are several).
+    """One worker: the send path to the end, as the send flow runs it (each worker in its own process
+    when there are several).
 
     Returns (emails sent, CPU seconds of the send, CPU seconds of the start-up before it).
     """
@@ -126,13 +129,12 @@ def send_all(
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    report = send_due(
-        factory,
-        config=config,
-        sender=OutboxSender(settings.outbox_dir, clock=lambda: NOW, threads=threads),
-        composer=composer,
-        now=NOW,
-        options=DeliveryOptions(batch_size=batch_size, worker=worker),
+    sender = OutboxSender(settings.outbox_dir, clock=lambda: NOW, threads=threads)
+    options = DeliveryOptions(batch_size=batch_size, worker=worker)
+    # As a flow runs them: the worker runtime's batch loop, with its heap policy around each batch.
+    report, _ = run_batches(
+        lambda: send_batch(factory, config=config, sender=sender, composer=composer, now=NOW, options=options),
+        label="send",
     )
     if profiler and profile:
         profiler.disable()

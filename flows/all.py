@@ -1,7 +1,6 @@
 """``run-all``: one pass of the whole pipeline — detect, then send, then follow-ups.
 
-The three flows run as subflows, so each keeps its own run, tasks and artifact in the UI. They are
-looked up before the first one starts: a missing step fails the run before anything is done.
+The three flows run as subflows, so each keeps its own run, tasks and artifact in the UI.
 """
 
 from __future__ import annotations
@@ -11,12 +10,17 @@ from typing import Any
 
 from prefect import flow
 
-from flows.runtime import ALL_STEPS, load_flow, utc
+from .detect import detect_flow
+from .followups import followups_flow
+from .runtime import utc
+from .send import send_flow
+
+#: The steps of a pass, in order, by their command-line names.
+STEPS = {"detect": detect_flow, "send": send_flow, "follow-ups": followups_flow}
 
 
 @flow(name="run-all", description="Detect moments, send due requests, then send due follow-ups.")
 def run_all_flow(now: datetime | None = None) -> dict[str, Any]:
     """Each step's counts, by step name (``detect``, ``send``, ``follow-ups``)."""
     at = utc(now)
-    steps = {name: load_flow(name) for name in ALL_STEPS}
-    return {name: step(now=at) for name, step in steps.items()}
+    return {name: step(now=at) for name, step in STEPS.items()}

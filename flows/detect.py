@@ -1,79 +1,62 @@
-"""The ``detect-moments`` flow: ``services.detection.detect`` one batch per task, and a summary artifact.
+"""The ``detect-moments`` flow: ``services.detection`` one batch per task, and a summary artifact.
 
-The flow only orchestrates: it reads settings and config, asks for the event horizon, scans
-event batches until the horizon is reached, decides customer batches until none is left, and
-publishes the counts. Every batch is its own transaction, so a failed task leaves a consistent
-database and is retried (transient database errors) or picked up by the next run.
+The flow only orchestrates: it reads settings and config, asks for the event horizon, and runs
+the detection loop (``services.detection.detect.detection_loop``) with each scan and decide batch
+as a task, then publishes the counts. Every batch is its own transaction, so a failed task leaves
+a consistent database and is retried (transient database errors) or picked up by the next run.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
-from flows.runtime import DATABASE_RETRIES, utc
-from referral_automation.config import AppConfig, load_config
-from referral_automation.db.session import session_factory
+from referral_automation.pipeline import Pipeline, build_pipeline
 from referral_automation.services.detection.detect import (
     DEFAULT_BATCH_SIZE,
     DecisionResult,
     DetectionReport,
     ScanResult,
     decide_customers,
+    detection_loop,
     event_horizon,
     scan_events,
 )
-from referral_automation.settings import load_settings
+
+from .runtime import DATABASE_RETRIES, unvisited, utc
 
 ARTIFACT_KEY = "detect-moments"
 
 
-def unvisited(config: AppConfig) -> AppConfig:
-    """``config`` marked so Prefect hands it to a task without walking every field (about 6 ms a call)."""
-    return cast(AppConfig, quote(config))
-
-
 @task(name="event-horizon", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def horizon_task(database_url: str) -> int:
-    return event_horizon(session_factory(database_url))
+def horizon_task(pipeline: Pipeline) -> int:
+    return event_horizon(pipeline.sessions)
 
 
 @task(name="scan-events", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def scan_task(database_url: str, config: AppConfig, now: datetime, horizon: int, batch_size: int) -> ScanResult:
-    return scan_events(session_factory(database_url), config, now=now, horizon=horizon, batch_size=batch_size)
+def scan_task(pipeline: Pipeline, now: datetime, horizon: int, batch_size: int) -> ScanResult:
+    return scan_events(pipeline.sessions, pipeline.config, now=now, horizon=horizon, batch_size=batch_size)
 
 
 @task(name="decide-customers", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def decide_task(database_url: str, config: AppConfig, now: datetime, after: str, batch_size: int) -> DecisionResult:
-    return decide_customers(session_factory(database_url), config, now=now, after=after, batch_size=batch_size)
+def decide_task(pipeline: Pipeline, now: datetime, after: str, batch_size: int) -> DecisionResult:
+    return decide_customers(pipeline.sessions, pipeline.config, now=now, after=after, batch_size=batch_size)
 
 
 @flow(name="detect-moments", description="Journey events in, moments of truth and referral requests out.")
 def detect_flow(now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
     """Scan new journey events for moments of truth and turn the best of each customer into a request."""
     at = utc(now)
-    settings = load_settings()
-    config = load_config(settings.config_dir)
-    url = settings.database_url
-    report = DetectionReport()
-    horizon = horizon_task(url)
-    while True:
-        scan = scan_task(url, unvisited(config), at, horizon, batch_size)
-        report.add_scan(scan)
-        if not scan.more:
-            break
-    after = ""
-    while True:
-        decision = decide_task(url, unvisited(config), at, after, batch_size)
-        report.add_decision(decision)
-        if not decision.more or decision.last_customer_id is None:
-            break
-        after = decision.last_customer_id
+    pipeline = unvisited(build_pipeline())
+    horizon = horizon_task(pipeline)
+    report = detection_loop(
+        scan=lambda: scan_task(pipeline, at, horizon, batch_size),
+        decide=lambda after: decide_task(pipeline, at, after, batch_size),
+    )
     create_markdown_artifact(markdown=summary_markdown(report, at), key=ARTIFACT_KEY, description="Detection counts")
     get_run_logger().info("detection: %s", report.as_dict())
     return report.as_dict()

@@ -1,8 +1,8 @@
 """The ``send-follow-ups`` flow: ``services.sending.follow_ups`` one batch per task, and a summary artifact.
 
-Like ``flows.send``: the sender and composer are built once, claim-send-record batches run until
-none is due, a failed batch is recorded and the run goes on, and a run with failed batches
-publishes its counts and then fails.
+Like ``send``: the pipeline is built once, claim-send-record batches run until none is due, a
+failed batch is recorded and the run goes on, and a run with failed batches publishes its counts
+and then fails.
 """
 
 from __future__ import annotations
@@ -13,48 +13,37 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import DATABASE_RETRIES, utc
-from flows.send import delivery_options, finish, publish, run_batches, sender_for, unvisited
-from referral_automation.config import AppConfig, load_config
-from referral_automation.db.session import session_factory
+from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.email.message import EmailSender
-from referral_automation.services.sending.composer import TemplateComposer
-from referral_automation.services.sending.deliver import Composer, DeliveryOptions, DeliveryReport
+from referral_automation.pipeline import DEFAULT_BATCH_SIZE, Pipeline, build_pipeline
+from referral_automation.services.sending.batches import DeliveryReport
 from referral_automation.services.sending.follow_ups import follow_up_batch
-from referral_automation.settings import load_settings
+
+from .runtime import DATABASE_RETRIES, finish, publish, run_batches, unvisited, utc
 
 ARTIFACT_KEY = "send-follow-ups"
 
 
 @task(name="follow-up-batch", cache_policy=NO_CACHE, **DATABASE_RETRIES)
 def follow_up_batch_task(
-    database_url: str,
-    config: AppConfig,
-    sender: EmailSender,
-    composer: Composer,
-    now: datetime,
-    options: DeliveryOptions,
+    pipeline: Pipeline, sender: EmailSender, now: datetime, options: DeliveryOptions
 ) -> DeliveryReport:
-    factory = session_factory(database_url)
-    return follow_up_batch(factory, config=config, sender=sender, composer=composer, now=now, options=options)
+    return follow_up_batch(
+        pipeline.sessions, config=pipeline.config, sender=sender, composer=pipeline.composer, now=now, options=options
+    )
 
 
 @flow(name="send-follow-ups", description="Remind customers who have not responded, at +3 and +7 days.")
-def followups_flow(now: datetime | None = None, batch_size: int = 500) -> dict[str, Any]:
+def followups_flow(now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
     """Send every due follow-up batch by batch; the counts by outcome."""
     at = utc(now)
-    settings = load_settings()
-    config = load_config(settings.config_dir)
-    url = settings.database_url
-    sender = sender_for(settings, config, at)
-    composer = TemplateComposer.from_settings(settings, config)
-    options = delivery_options(config, batch_size)
+    pipeline = build_pipeline()
+    sender = pipeline.sender(at)
+    options = pipeline.delivery_options(batch_size=batch_size)
     report, errors = run_batches(
-        lambda: follow_up_batch_task(
-            url, unvisited(config), unvisited(sender), unvisited(composer), at, unvisited(options)
-        ),
+        lambda: follow_up_batch_task(unvisited(pipeline), unvisited(sender), at, unvisited(options)),
         label="follow-up",
     )
-    counts = {**report.as_dict(), "failed_batches": len(errors)}
+    counts = report.as_dict()
     publish(ARTIFACT_KEY, "Follow-ups sent", counts, errors, at)
     return finish(counts, errors)

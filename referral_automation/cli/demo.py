@@ -1,6 +1,6 @@
 """``demo``: a sample workspace, two simulated weeks of the whole pipeline, and a summary.
 
-The pipeline steps run as the real Prefect flows (``flows.runtime``, as ``run`` does), on a
+The pipeline steps run as the real Prefect flows (``flow_runner``, as ``run`` does), on a
 temporary Prefect server unless ``PREFECT_API_URL`` names one; ``--direct`` calls the services in
 this process instead (no Prefect, no run history, a few seconds faster).
 """
@@ -8,8 +8,7 @@ this process instead (no Prefect, no run history, a few seconds faster).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,7 +52,9 @@ def demo(
         )
         settings = space.settings()
         console.print(f"demo workspace: {space.root}", markup=False)
-        with _workspace_environment(settings):
+        from referral_automation.cli.flow_runner import exported, settings_environment
+
+        with exported(settings_environment(settings)):
             runner = demo_service.direct_runner(settings) if direct else _prefect_runner(settings)
             run = demo_service.run_demo(
                 space, customers=customers, seed=seed, now=start, run_step=runner, on_step=_print_step
@@ -62,37 +63,15 @@ def demo(
     _print_summary(run, summary, seed=seed)
 
 
-@contextmanager
-def _workspace_environment(settings: Settings) -> Iterator[None]:
-    """The flows read their settings from the environment: point it at the workspace for the run."""
-    wanted = {
-        "REFERRAL_DATABASE_URL": settings.database_url,
-        "REFERRAL_CONFIG_DIR": str(settings.config_dir),
-        "REFERRAL_TEMPLATES_DIR": str(settings.templates_dir),
-        "REFERRAL_OUTBOX_DIR": str(settings.outbox_dir),
-        "REFERRAL_EMAIL_BACKEND": "outbox",
-    }
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _prefect_runner(settings: Settings) -> demo_service.StepRunner:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # before prefect is imported
-    from flows import runtime
+    from referral_automation.cli import flow_runner
 
-    if runtime.is_ephemeral():
-        err_console.print(runtime.EPHEMERAL_HINT, markup=False)
+    if flow_runner.is_ephemeral():
+        err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
 
     def run(name: str, at: datetime) -> Mapping[str, Any]:
-        return runtime.run_flow(name, now=at, settings=settings)
+        return flow_runner.run_flow(name, now=at, settings=settings)
 
     return run
 

@@ -1,7 +1,7 @@
 """``run detect|send|follow-ups|all``: one run of a Prefect flow, now.
 
-The flows live outside the engine (``flows/``) and pull in Prefect, so they are imported only when
-this command runs. ``flows.runtime`` does the running: settings through the environment, quiet
+The flows (``flows/``, installed as ``referral_automation.flows``) pull in Prefect, so they are
+imported only when this command runs. ``flow_runner`` does the running: settings through the environment, quiet
 Prefect logs, no heartbeat. Without a Prefect server a temporary one is used, which this command
 says on stderr; with ``--json`` stdout carries only the counts.
 """
@@ -53,13 +53,13 @@ def run(
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     with user_errors():
         load_config(settings.config_dir)  # config mistakes as path:line lines, before Prefect starts
-        from flows import runtime
+        from referral_automation.cli import flow_runner
 
-        runtime.load_flow(flow.value)
-        if runtime.is_ephemeral():
-            err_console.print(runtime.EPHEMERAL_HINT, markup=False)
+        flow_runner.load_flow(flow.value)
+        if flow_runner.is_ephemeral():
+            err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
         try:
-            counts = runtime.run_flow(flow.value, now=moment, settings=settings)
+            counts = flow_runner.run_flow(flow.value, now=moment, settings=settings)
         except ReferralAutomationError:
             raise
         except Exception as error:  # the CLI reports any failure of the run as one line, exit 1

@@ -17,7 +17,7 @@ def prefect_harness() -> Iterator[None]:
     """A temporary Prefect API (its own database) for the whole session, with flow heartbeats off."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.runtime import without_heartbeat
+    from referral_automation.cli.flow_runner import without_heartbeat
 
     with prefect_test_harness(server_startup_timeout=120), without_heartbeat():
         yield

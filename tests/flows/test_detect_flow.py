@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 from prefect.states import Failed
+from referral_automation.flows import runtime
 from sqlalchemy.exc import OperationalError
 
-from flows import runtime
+from referral_automation.cli import flow_runner
 from referral_automation.db.models import ReferralRequest
 from referral_automation.db.session import session_factory
 from tests.detect_factories import (
@@ -45,8 +46,7 @@ def workspace(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: str, batch_size: int) -> None:
     """It creates one request per promoter, nothing on a second run, and a markdown artifact of the counts."""
     from prefect.artifacts import Artifact
-
-    from flows.detect import ARTIFACT_KEY, detect_flow
+    from referral_automation.flows.detect import ARTIFACT_KEY, detect_flow
 
     first = detect_flow(now=NOW, batch_size=batch_size)
     second = detect_flow(now=NOW + HOUR, batch_size=batch_size)
@@ -66,7 +66,7 @@ def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_transient_database_error_retries_the_batch(workspace: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """It retries a scan batch that hit a lost connection, and the run still creates both requests."""
-    import flows.detect as detect_module
+    import referral_automation.flows.detect as detect_module
 
     real_scan = detect_module.scan_events
     failures = {"left": 1}
@@ -93,7 +93,7 @@ def test_run_all_detects_then_sends_then_follows_up(
     workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It runs the three flows in order: the requests detected are sent in the same pass."""
-    from flows.all import run_all_flow
+    from referral_automation.flows.all import run_all_flow
 
     outbox = tmp_path / "outbox"
     monkeypatch.setenv("REFERRAL_TEMPLATES_DIR", str(ROOT / "templates" / "email"))
@@ -122,14 +122,6 @@ def test_only_transient_database_errors_are_retried(error: Exception, retried: b
     assert runtime.retry_on_transient_database_errors(None, None, state) is retried  # type: ignore[arg-type]
 
 
-def test_all_needs_every_step_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """It refuses to run `all` when one of its steps is missing, naming the missing file."""
-    monkeypatch.setitem(runtime.FLOWS, "send", ("flows.not_written_yet", "send_flow"))
-
-    with pytest.raises(runtime.FlowUnavailableError, match=r"'send' flow .*\(flows/not_written_yet\.py is missing\)"):
-        runtime.load_flow("all")
-
-
 def test_settings_reach_the_flow_through_the_environment_and_are_restored(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -140,7 +132,7 @@ def test_settings_reach_the_flow_through_the_environment_and_are_restored(
     monkeypatch.delenv("REFERRAL_CONFIG_DIR", raising=False)
     settings = load_settings(database_url="sqlite:///during.db", config_dir=tmp_path)
 
-    with runtime.referral_environment(settings):
+    with flow_runner.exported(flow_runner.settings_environment(settings)):
         inside = load_settings()
 
     assert (inside.database_url, inside.config_dir) == ("sqlite:///during.db", tmp_path.resolve())
@@ -158,7 +150,7 @@ def test_the_deployments_match_the_flows_the_command_line_runs() -> None:
     deployments = {d["name"]: d for d in project["deployments"]}
 
     for name, every in (("detect", 900), ("send", 300), ("follow-ups", 3600)):
-        module, function = runtime.FLOWS[name]
-        assert deployments[name]["entrypoint"] == f"{module.replace('.', '/')}.py:{function}"
+        module, function = flow_runner.FLOWS[name]
+        assert deployments[name]["entrypoint"] == f"flows/{module}.py:{function}"
         assert [s["interval"] for s in deployments[name]["schedules"]] == [every]
     assert load_flow_from_entrypoint(str(ROOT / deployments["detect"]["entrypoint"])).name == "detect-moments"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from referral_automation.db.session import session_factory
-from referral_automation.services.sending.deliver import DeliveryReport
+from referral_automation.services.sending.batches import DeliveryReport
 from tests.services.send_helpers import (
     NOW,
     ROOT,
@@ -42,8 +42,7 @@ def workspace(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_send_flow_sends_each_request_once_in_batches(workspace: dict[str, Any]) -> None:
     """It sends every due request in batches, nothing on a re-run, and publishes its counts as an artifact."""
     from prefect.artifacts import Artifact
-
-    from flows.send import ARTIFACT_KEY, send_flow
+    from referral_automation.flows.send import ARTIFACT_KEY, send_flow
 
     first = send_flow(now=NOW, batch_size=2)
     second = send_flow(now=NOW + timedelta(minutes=5), batch_size=2)
@@ -58,8 +57,8 @@ def test_send_flow_sends_each_request_once_in_batches(workspace: dict[str, Any])
 
 def test_followups_flow_sends_the_first_follow_up(workspace: dict[str, Any]) -> None:
     """It sends step 1 to every request whose follow-up is due, once."""
-    from flows.followups import followups_flow
-    from flows.send import send_flow
+    from referral_automation.flows.followups import followups_flow
+    from referral_automation.flows.send import send_flow
 
     send_flow(now=NOW)
     due = request_row(workspace["factory"], workspace["requests"][0]).next_followup_at
@@ -75,8 +74,10 @@ def test_a_failed_batch_is_recorded_and_the_run_goes_on(
     workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It records a failing batch, still sends the other batches, then fails the run naming the error."""
-    import flows.send as send_module
-    from flows.send import BatchesFailedError, send_flow
+    import referral_automation.flows.send as send_module
+    from referral_automation.flows.runtime import BatchesFailedError
+    from referral_automation.flows.send import send_flow
+
     from referral_automation.services.sending import first_asks as send_service
 
     calls: list[int] = []
@@ -95,7 +96,7 @@ def test_a_failed_batch_is_recorded_and_the_run_goes_on(
 
 def test_send_flow_expires_overdue_approvals(workspace: dict[str, Any]) -> None:
     """It expires a request that waited for approval past its deadline, and never sends it."""
-    from flows.send import send_flow
+    from referral_automation.flows.send import send_flow
 
     factory = workspace["factory"]
     add_customer(factory, "vip", plan="enterprise")

@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.models import AuditEntry, Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.domain import identity
+from referral_automation.domain.delivery import DeliveryOptions, Job
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendOutcome, SendResult
 from referral_automation.errors import DeliveryError
-from referral_automation.services.sending.deliver import Composer, DeliveryOptions, DeliveryReport, Job
+from referral_automation.services.sending.batches import DeliveryReport
+from referral_automation.services.sending.deliver import Composer
 from referral_automation.services.sending.first_asks import send_due
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from referral_automation.db.models import Message, Suppression
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
+from referral_automation.domain.delivery import DeliveryOptions, Job
 from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.errors import (
     AmbiguousDeliveryError,
@@ -18,7 +18,7 @@ from referral_automation.errors import (
     RetryableDeliveryError,
     TemplateError,
 )
-from referral_automation.services.sending.deliver import DeliveryOptions, Job, content_hash
+from referral_automation.services.sending.deliver import content_hash
 from referral_automation.services.sending.first_asks import send_batch
 from tests.services.send_helpers import (
     NOW,
@@ -299,39 +299,3 @@ def test_a_batch_takes_three_transactions(factory: Factory) -> None:
         )
     assert report.sent == 2
     assert len(begun) == 3
-
-
-def test_a_batch_runs_with_the_heap_frozen(factory: Factory) -> None:
-    """It keeps what was alive before a batch out of the garbage collector's passes while the batch
-    renders and sends, and hands it back to the collector afterwards."""
-    add_customer(factory, "ann")
-    add_request(factory, "ann")
-    before = gc.get_freeze_count()
-    frozen_while_composing: list[int] = []
-
-    def composer(job: Job) -> OutgoingEmail:
-        frozen_while_composing.append(gc.get_freeze_count())
-        return fake_composer(job)
-
-    report = send_batch(
-        factory, config=shipped_config(), sender=FakeSender(), composer=composer, now=NOW, options=OPTIONS
-    )
-    assert report.sent == 1
-    assert frozen_while_composing[0] > before
-    assert gc.get_freeze_count() == before
-
-
-def test_a_heap_the_process_froze_stays_frozen(factory: Factory) -> None:
-    """It leaves a heap the process froze itself (before forking, say) frozen after a batch."""
-    add_customer(factory, "ann")
-    add_request(factory, "ann")
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        report = send_batch(
-            factory, config=shipped_config(), sender=FakeSender(), composer=fake_composer, now=NOW, options=OPTIONS
-        )
-        assert report.sent == 1
-        assert gc.get_freeze_count() > frozen // 2  # still frozen (objects freed meanwhile leave it too)
-    finally:
-        gc.unfreeze()

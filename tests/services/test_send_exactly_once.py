@@ -9,13 +9,13 @@ import pytest
 
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
+from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.domain.responses import ResponseKind
 from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.email.outbox import OutboxSender
 from referral_automation.errors import AmbiguousDeliveryError
 from referral_automation.services.responses.record import ResponseInput, record_responses
 from referral_automation.services.sending import first_asks as send_service
-from referral_automation.services.sending.deliver import DeliveryOptions
 from tests.services.send_helpers import (
     NOW,
     OPTIONS,

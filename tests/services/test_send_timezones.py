@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from referral_automation.db.session import session_factory
+from referral_automation.domain.followups import follow_up_time
 from referral_automation.services.sending.first_asks import send_due
-from referral_automation.services.sending.follow_ups import follow_up_time
 from tests.services.send_helpers import (
     OPTIONS,
     Factory,

@@ -33,6 +33,7 @@ from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import Message, ReferralRequest
 from referral_automation.db.session import get_engine, session_factory
 from referral_automation.errors import ReferralAutomationError
+from referral_automation.pipeline import DEFAULT_BATCH_SIZE, build_pipeline
 from referral_automation.services.approvals import decide as approvals
 from referral_automation.services.demo import data as demo_data
 from referral_automation.services.ingest.readers import IngestReport
@@ -287,31 +288,25 @@ def _awaiting_follow_up() -> Any:
 
 
 # --------------------------------------------------------------------------- without Prefect
-def direct_runner(settings: Settings, *, batch_size: int = 500) -> StepRunner:
-    """Run the steps through the services in this process (what the flows do, minus Prefect)."""
-    from referral_automation.email.outbox import OutboxSender
-    from referral_automation.services.approvals.decide import expire_overdue_approvals
+def direct_runner(settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE) -> StepRunner:
+    """Run the steps through the services in this process: what the flows do, minus Prefect, from
+    the same pipeline (sender, composer and ``delivery.yaml``'s options)."""
+    from referral_automation.services.approvals import expire_overdue_approvals
     from referral_automation.services.detection.detect import detect_moments
-    from referral_automation.services.sending.composer import TemplateComposer
-    from referral_automation.services.sending.deliver import DeliveryOptions
     from referral_automation.services.sending.first_asks import send_due
     from referral_automation.services.sending.follow_ups import send_follow_ups
 
-    config = load_config(settings.config_dir)
-    factory = session_factory(settings.database_url)
-    composer = TemplateComposer.from_settings(settings, config)
-    options = DeliveryOptions(batch_size=batch_size, worker="demo")
+    pipeline = build_pipeline(settings)
+    options = pipeline.delivery_options(batch_size=batch_size, worker="demo")
 
     def run(name: str, at: datetime) -> Mapping[str, Any]:
+        sessions, config, composer = pipeline.sessions, pipeline.config, pipeline.composer
         if name == "detect":
-            return detect_moments(factory, config, now=at).as_dict()
-        sender = OutboxSender(settings.outbox_dir, clock=lambda: at)
-        if name == "send":
-            expired = expire_overdue_approvals(factory, now=at)
-            report = send_due(factory, config=config, sender=sender, composer=composer, now=at, options=options)
-            return {"expired_approvals": expired, **report.as_dict()}
-        report = send_follow_ups(factory, config=config, sender=sender, composer=composer, now=at, options=options)
-        return report.as_dict()
+            return detect_moments(sessions, config, now=at).as_dict()
+        step = send_due if name == "send" else send_follow_ups
+        expired = {"expired_approvals": expire_overdue_approvals(sessions, now=at)} if name == "send" else {}
+        report = step(sessions, config=config, sender=pipeline.sender(at), composer=composer, now=at, options=options)
+        return {**expired, **report.as_dict()}
 
     return run
 

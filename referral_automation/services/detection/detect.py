@@ -22,12 +22,14 @@ recorded only when it is requested or superseded; a blocked one is left unrecord
 evaluated again on the next run (the customer may opt in meanwhile) until it goes stale. Blocked
 time moments are thus counted as ``blocked`` on each run that sees them.
 
-``detect_moments`` runs both steps to the end; the Prefect flow calls the same steps one batch per task.
+``detection_loop`` runs both steps to the end, batch by batch: ``detect_moments`` in this process, the
+Prefect flow one batch per task.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -297,22 +299,33 @@ def _zone_audit(row: dict[str, object], warning: str, now: datetime) -> dict[str
 
 
 # --------------------------------------------------------------------------- whole run
+def detection_loop(*, scan: Callable[[], ScanResult], decide: Callable[[str], DecisionResult]) -> DetectionReport:
+    """Scan batches until the horizon is reached, then decide customer batches until none is left.
+
+    The one loop of a detection run, whoever runs the batches: ``detect_moments`` in this
+    process, or the flow, one Prefect task per batch.
+    """
+    report = DetectionReport()
+    while True:
+        scanned = scan()
+        report.add_scan(scanned)
+        if not scanned.more:
+            break
+    after = ""
+    while True:
+        decision = decide(after)
+        report.add_decision(decision)
+        if not decision.more or decision.last_customer_id is None:
+            return report
+        after = decision.last_customer_id
+
+
 def detect_moments(
     session_factory: SessionFactory, config: AppConfig, *, now: datetime, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> DetectionReport:
     """One detection run to the end: scan every new event, then decide every customer concerned."""
-    report = DetectionReport()
     horizon = event_horizon(session_factory)
-    while True:
-        scan = scan_events(session_factory, config, now=now, horizon=horizon, batch_size=batch_size)
-        report.add_scan(scan)
-        if not scan.more:
-            break
-    after = ""
-    while True:
-        decision = decide_customers(session_factory, config, now=now, after=after, batch_size=batch_size)
-        report.add_decision(decision)
-        if not decision.more or decision.last_customer_id is None:
-            break
-        after = decision.last_customer_id
-    return report
+    return detection_loop(
+        scan=lambda: scan_events(session_factory, config, now=now, horizon=horizon, batch_size=batch_size),
+        decide=lambda after: decide_customers(session_factory, config, now=now, after=after, batch_size=batch_size),
+    )

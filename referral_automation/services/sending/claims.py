@@ -31,19 +31,18 @@ from referral_automation.db.shared import CUSTOMER_COLUMNS, suppressed_addresses
 from referral_automation.db.sql import Driver, chunks, from_json, unchanged
 from referral_automation.db.types import UTCDateTime
 from referral_automation.domain import identity
+from referral_automation.domain.delivery import DeliveryOptions, Job
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.responses import ENGAGED
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
+from referral_automation.domain.statuses import AWAITING_SEND, RequestStatus
 from referral_automation.services.sending import store
-from referral_automation.services.sending.deliver import DeliveryOptions, Job
 
 customers_table: Table = Customer.__table__  # type: ignore[assignment]
 moments_table: Table = Moment.__table__  # type: ignore[assignment]
 events_table: Table = JourneyEvent.__table__  # type: ignore[assignment]
 responses_table: Table = Response.__table__  # type: ignore[assignment]
 
-#: Statuses of requests waiting for their first send (``approved`` ones were approved by a person).
-DUE_STATUSES = ("approved", "scheduled")
 
 
 @dataclass(slots=True)
@@ -125,10 +124,10 @@ def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
         zone, warning, opening = windows.opening(row["campaign"], campaign, row["timezone"])
         if opening > now:
             claim.rescheduled += 1
-            moved = "lease_expires_at" if row["status"] == "sending" else "scheduled_for"
+            moved = "lease_expires_at" if row["status"] == RequestStatus.SENDING else "scheduled_for"
             updates.append({"id": row["id"], moved: opening, "updated_at": now})
             continue
-        updates.append(_leased(row["id"], now=now, options=options, status="sending"))
+        updates.append(_leased(row["id"], now=now, options=options, status=RequestStatus.SENDING))
         claim.leased.append(_lease(row, step=0, suppressed=suppressed, zone=(zone, warning)))
     bulk_update(session, store.requests_table, updates)
     return claim
@@ -138,8 +137,8 @@ def _due_first_asks(session: Session, *, now: datetime, limit: int) -> list[str]
     """Expired leases first (the oldest work), then approved, then scheduled requests, each by due time."""
     r = store.requests_table
     conditions = [
-        (r.c.status == "sending") & (r.c.lease_expires_at <= now),
-        *((r.c.status == status) & (r.c.scheduled_for <= now) for status in DUE_STATUSES),
+        (r.c.status == RequestStatus.SENDING) & (r.c.lease_expires_at <= now),
+        *((r.c.status == status) & (r.c.scheduled_for <= now) for status in AWAITING_SEND),
     ]
     ids: list[str] = []
     for condition in conditions:
@@ -159,7 +158,7 @@ def _due_first_asks(session: Session, *, now: datetime, limit: int) -> list[str]
 def _cancelled(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "status": "cancelled",
+        "status": RequestStatus.CANCELLED.value,
         "last_error": f"campaign {row['campaign']!r} is no longer configured",
         "lease_owner": None,
         "lease_expires_at": None,
@@ -205,7 +204,7 @@ def _due_follow_ups(session: Session, *, now: datetime, limit: int) -> list[str]
     query = (
         select(r.c.id)
         .where(
-            r.c.status == "sent",
+            r.c.status == RequestStatus.SENT,
             r.c.next_followup_at <= now,
             or_(r.c.lease_expires_at.is_(None), r.c.lease_expires_at <= now),
         )
@@ -246,7 +245,9 @@ class _Windows:
         return found
 
 
-def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status: str | None = None) -> dict[str, Any]:
+def _leased(
+    request_id: str, *, now: datetime, options: DeliveryOptions, status: RequestStatus | None = None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": request_id,
         "lease_owner": options.worker,
@@ -254,7 +255,7 @@ def _leased(request_id: str, *, now: datetime, options: DeliveryOptions, status:
         "updated_at": now,
     }
     if status is not None:
-        row["status"] = status
+        row["status"] = status.value
     return row
 
 
