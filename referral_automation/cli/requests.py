@@ -23,7 +23,8 @@ from referral_automation.cli.common import (
     settings_for,
     user_errors,
 )
-from referral_automation.services.inspection.requests import RequestStatus, RequestView, list_requests
+from referral_automation.domain.statuses import RequestStatus
+from referral_automation.services.inspection.requests import RequestSummary, list_requests
 
 requests_app = typer.Typer(help="Referral requests: list them with their status and decisions.", no_args_is_help=True)
 app.add_typer(requests_app, name="requests")
@@ -77,7 +78,7 @@ def list_command(
     console.print(requests_table(views))
 
 
-def requests_table(views: list[RequestView]) -> Table:
+def requests_table(views: list[RequestSummary]) -> Table:
     table = Table(title=f"Referral requests ({len(views)}, newest first; times in UTC)")
     for column in ("id", "customer", "campaign", "status", "arm", "scheduled", "sent", "follow-ups", "decision"):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "scheduled", "sent"))
@@ -96,10 +97,10 @@ def requests_table(views: list[RequestView]) -> Table:
     return table
 
 
-def decision_text(view: RequestView) -> str:
+def decision_text(view: RequestSummary) -> str:
     """The last decision ("approved by Maria at …: note"), or why the request waits for one."""
     if view.last_decision is not None:
         return view.last_decision.summary()
-    if view.status == "pending_approval":
+    if view.status == RequestStatus.PENDING_APPROVAL:
         return f"waiting for approval: {view.approval_reason}"
     return ""

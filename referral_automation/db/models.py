@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from referral_automation.db.types import JSONDocument, UTCDateTime
+from referral_automation.domain.statuses import Decision, MessageStatus, MomentOutcome, RequestStatus, sql_list
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,12 +92,13 @@ class Moment(Base):
     __tablename__ = "moments"
     __table_args__ = (
         UniqueConstraint("customer_id", "rule_id", "source_key"),
+        CheckConstraint(f"outcome IN ({sql_list(MomentOutcome)})", name="outcome"),
         # Detection decides only candidates; the table of past moments grows forever.
         Index(
             "ix_moments_candidates",
             "customer_id",
-            sqlite_where=text("outcome = 'candidate'"),
-            postgresql_where=text("outcome = 'candidate'"),
+            sqlite_where=text(f"outcome = '{MomentOutcome.CANDIDATE}'"),
+            postgresql_where=text(f"outcome = '{MomentOutcome.CANDIDATE}'"),
         ),
     )
 
@@ -123,6 +126,7 @@ class ReferralRequest(Base):
 
     __tablename__ = "referral_requests"
     __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(RequestStatus)})", name="status"),
         Index("ix_referral_requests_due", "status", "scheduled_for"),
         Index("ix_referral_requests_customer_created", "customer_id", "created_at"),
         # Only requests with a follow-up to come (migration 0004 says why).
@@ -164,6 +168,7 @@ class ApprovalDecision(Base):
     """A success manager's (or the expiry clock's) decision on a request that needed approval."""
 
     __tablename__ = "approval_decisions"
+    __table_args__ = (CheckConstraint(f"decision IN ({sql_list(Decision)})", name="decision"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"), index=True)
@@ -192,7 +197,10 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("referral_request_id", "sequence_step"),)
+    __table_args__ = (
+        UniqueConstraint("referral_request_id", "sequence_step"),
+        CheckConstraint(f"status IN ({sql_list(MessageStatus)})", name="status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"))

@@ -35,9 +35,6 @@ def suppressed_addresses(session: Session, emails: Collection[str]) -> set[str]:
     return {email.casefold() for (email,) in db.select_in(query, wanted)}
 
 
-
-
-
 def customer_facts(session: Session, customer_ids: Collection[str]) -> dict[str, CustomerFacts]:
     """The customers by id, ``suppressed`` set when their address is in the suppression list."""
     db = Driver(session)

@@ -35,8 +35,10 @@ IN_CHUNK = 5000
 T = TypeVar("T")
 
 
-def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    """``values`` in slices of at most ``size``: one ``IN (…)`` list each."""
+def chunks(values: Sequence[T], size: int | None = None) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size`` (default ``IN_CHUNK``, read when called, so a test can
+    make it small): one ``IN (…)`` list each."""
+    size = size or IN_CHUNK
     for start in range(0, len(values), size):
         yield values[start : start + size]
 

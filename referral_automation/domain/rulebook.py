@@ -1,12 +1,12 @@
-"""Deciding one customer's moments, and the referral request the winner becomes.
+"""The detection rule book: the configuration as detection uses it, deciding one customer's
+moments, and the referral request the winner becomes.
 
-Pure but for the unguessable parts of a request (its code and unsubscribe token): the database
-work around it lives in ``services.detection.detect``.
+The database work around it lives in ``services.detection``; the unguessable parts of a request
+(its referral code and unsubscribe token) come in from there.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,28 +17,27 @@ from referral_automation.domain import approval, arms, identity, rules, sendwind
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.guards import CLOCK_SKEW, GuardCheck, GuardContext, compile_guards, stale_moment
 from referral_automation.domain.rules import PartsMatcher, TimeMatcher, parts_matcher, time_matcher
+from referral_automation.domain.statuses import MomentOutcome, RequestStatus
 
 #: Stands in for the customer where nothing looks at them (the staleness guard, rules without customer conditions).
 NOBODY = CustomerFacts(customer_id="", email="")
 
-CANDIDATE = "candidate"
-REQUESTED = "requested"
-BLOCKED = "blocked"
-SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)
-class MomentOutcome:
+class MomentDecision:
     """What became of one moment in this run; ``guard`` and ``reason`` say why it was blocked."""
 
     moment: MomentCandidate
     moment_id: str
-    outcome: str
+    outcome: MomentOutcome
     guard: str | None = None
     reason: str | None = None
 
     @classmethod
-    def of(cls, moment: MomentCandidate, outcome: str, guard: str | None = None, reason: str | None = None) -> Self:
+    def of(
+        cls, moment: MomentCandidate, outcome: MomentOutcome, guard: str | None = None, reason: str | None = None
+    ) -> Self:
         """The outcome with the moment's deterministic id (derived once: uuid5 is not free)."""
         key = identity.moment_id(moment.customer_id, moment.rule_id, moment.source_key)
         return cls(moment, key, outcome, guard, reason)
@@ -163,25 +162,25 @@ def decide_customer(
     recent_events: Sequence[EventFacts],
     last_request_at: datetime | None,
     now: datetime,
-) -> list[MomentOutcome]:
+) -> list[MomentDecision]:
     """Best candidate first: the first that passes its guards is requested, those after it are
     superseded (never evaluated), those before it blocked by the guard that said no."""
-    outcomes: list[MomentOutcome] = []
+    outcomes: list[MomentDecision] = []
     chosen = False
     for moment in rules.rank(candidates):
         if chosen:
-            outcomes.append(MomentOutcome.of(moment, SUPERSEDED))
+            outcomes.append(MomentDecision.of(moment, MomentOutcome.SUPERSEDED))
             continue
         problem = book.unusable(moment)
         if problem is not None:
-            outcomes.append(MomentOutcome.of(moment, BLOCKED, "rule", problem))
+            outcomes.append(MomentDecision.of(moment, MomentOutcome.BLOCKED, "rule", problem))
             continue
         verdict = book.checks[moment.rule_id](GuardContext(moment, customer, recent_events, last_request_at, now))
         if verdict.passed:
             chosen = True
-            outcomes.append(MomentOutcome.of(moment, REQUESTED))
+            outcomes.append(MomentDecision.of(moment, MomentOutcome.REQUESTED))
         else:
-            outcomes.append(MomentOutcome.of(moment, BLOCKED, verdict.guard, verdict.reason))
+            outcomes.append(MomentDecision.of(moment, MomentOutcome.BLOCKED, verdict.guard, verdict.reason))
     return outcomes
 
 
@@ -193,24 +192,34 @@ class NewRequest:
     zone_warning: str | None
 
 
-def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts, *, now: datetime) -> NewRequest:
+def new_request(
+    book: RuleBook,
+    decision: MomentDecision,
+    customer: CustomerFacts,
+    *,
+    now: datetime,
+    code: str,
+    unsubscribe_token: str,
+) -> NewRequest:
     """The referral request a requested moment becomes: arm, code, approval and send time."""
-    moment_id = outcome.moment_id
+    moment_id = decision.moment_id
     request_id = identity.request_id(moment_id)
-    campaign = book.config.campaign(outcome.moment.campaign)
+    campaign_id = decision.moment.campaign
+    campaign = book.config.campaign(campaign_id)
     arm = arms.uniform_arm(campaign, arms.seeded_rng(request_id))
-    scheduled_for, warning = book.send_time(now, customer.timezone, outcome.moment.campaign)
+    scheduled_for, warning = book.send_time(now, customer.timezone, campaign_id)
     reason = approval.approval_reason(campaign.approval, customer)
+    status = RequestStatus.PENDING_APPROVAL if reason else RequestStatus.SCHEDULED
     row = {
         "id": request_id,
         "customer_id": customer.customer_id,
         "moment_id": moment_id,
-        "campaign": outcome.moment.campaign,
+        "campaign": campaign_id,
         "variant": arm.variant,
         "incentive": arm.incentive,
-        "code": identity.new_referral_code(),
-        "unsubscribe_token": secrets.token_urlsafe(16),
-        "status": "pending_approval" if reason else "scheduled",
+        "code": code,
+        "unsubscribe_token": unsubscribe_token,
+        "status": status.value,
         "approval_required": reason is not None,
         "approval_reason": reason,
         "approval_expires_at": now + timedelta(days=campaign.approval.expires_after_days) if reason else None,
@@ -221,15 +230,15 @@ def new_request(book: RuleBook, outcome: MomentOutcome, customer: CustomerFacts,
     return NewRequest(row, warning)
 
 
-def moment_row(outcome: MomentOutcome, *, now: datetime) -> dict[str, Any]:
+def moment_row(outcome: MomentDecision, *, now: datetime) -> dict[str, Any]:
     """A moments-table row for ``outcome`` (the scan records event moments as ``candidate``)."""
     return moment_values(outcome.moment, outcome.moment_id, outcome.outcome, outcome.guard, outcome.reason, now=now)
 
 
 def moment_values(
-    m: MomentCandidate, moment_id: str, outcome: str, guard: str | None, reason: str | None, *, now: datetime
+    m: MomentCandidate, moment_id: str, outcome: MomentOutcome, guard: str | None, reason: str | None, *, now: datetime
 ) -> dict[str, Any]:
-    """``moment_row`` from its parts, for the scan (which needs no ``MomentOutcome`` in between)."""
+    """``moment_row`` from its parts, for the scan (which needs no ``MomentDecision`` in between)."""
     return {
         "id": moment_id,
         "customer_id": m.customer_id,
@@ -240,7 +249,7 @@ def moment_values(
         "detected_at": now,
         "priority": m.priority,
         "campaign": m.campaign,
-        "outcome": outcome,
+        "outcome": outcome.value,
         "blocked_by": guard,
         "reason": reason,
     }

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from referral_automation.config import AppConfig, Comparison, NotOf, StalenessGuard
+from referral_automation.config import AppConfig, Comparison, NotOf, StalenessGuard, names_customer
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
-from referral_automation.domain.rulebook import RuleBook, decide_customer, names_customer, new_request
+from referral_automation.domain.rulebook import RuleBook, decide_customer, new_request
 from tests.detect_factories import NOW, SHIPPED_CONFIG
 
 BOOK = RuleBook.of(SHIPPED_CONFIG)
@@ -99,8 +99,8 @@ def test_a_rule_without_staleness_guard_never_goes_stale() -> None:
     assert RuleBook.of(config).stale_reason(moment("nps_promoter", 30, timedelta(days=400), "e1"), NOW) is None
 
 
-def test_a_request_keeps_its_arm_but_never_its_code() -> None:
-    """It derives the arm from the request id (the same on every re-run) but draws a fresh code and token."""
+def test_a_request_keeps_its_arm_and_takes_the_code_it_is_given() -> None:
+    """It derives the arm from the request id (the same on every re-run) and uses the code and token it is given."""
     (outcome,) = decide_customer(
         BOOK,
         [moment("nps_promoter", 30, timedelta(hours=1), "e1")],
@@ -110,9 +110,10 @@ def test_a_request_keeps_its_arm_but_never_its_code() -> None:
         now=NOW,
     )
 
-    first, second = (new_request(BOOK, outcome, ADA, now=NOW).row for _ in range(2))
+    first, second = (
+        new_request(BOOK, outcome, ADA, now=NOW, code=f"code-{n}", unsubscribe_token=f"token-{n}").row for n in (1, 2)
+    )
 
     assert (first["id"], first["variant"], first["incentive"]) == (second["id"], second["variant"], second["incentive"])
-    assert first["code"] != second["code"]
-    assert first["unsubscribe_token"] != second["unsubscribe_token"]
+    assert (first["code"], first["unsubscribe_token"]) == ("code-1", "token-1")
     assert first["scheduled_for"] == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)

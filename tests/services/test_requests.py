@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.services.inspection import requests as requests_service
+from referral_automation.db import sql
 from referral_automation.services.inspection.requests import REQUEST_STATUSES, UnknownStatusError, list_requests
 from tests.factories import NOW, add_customer, add_decision, add_request, sessions
 from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
@@ -62,7 +62,7 @@ def test_an_unknown_status_is_refused(factory: sessionmaker[Session]) -> None:
 
 def test_every_decision_is_shown_oldest_first(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
     """It shows every decision on each request, in the order they were taken, whatever the batch size."""
-    monkeypatch.setattr(requests_service, "_IN_CHUNK", 2)
+    monkeypatch.setattr(sql, "IN_CHUNK", 2)
     first = add_request(factory, "c1", status="approved", created_at=NOW - timedelta(days=3))
     others = [add_request(factory, "c2", created_at=NOW - timedelta(days=d)) for d in (4, 5, 6)]
     add_decision(factory, first, "approved", by="Maria", at=NOW - timedelta(hours=1), note="go")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,16 +23,15 @@ from referral_automation.config import AppConfig
 from referral_automation.db.models import ApprovalDecision, AuditEntry, Customer, ReferralRequest
 from referral_automation.db.session import is_postgres
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
+from referral_automation.domain.statuses import Decision, RequestStatus
 from referral_automation.errors import ReferralAutomationError
 from referral_automation.services.inspection.requests import iso
 
-PENDING = "pending_approval"
+PENDING = RequestStatus.PENDING_APPROVAL
 #: Who expires requests nobody decided on.
 SYSTEM = "system"
 #: The shortest id prefix an operator may type (uuid ids: 8 hex characters are unique in practice).
 MIN_PREFIX = 8
-
-Decision = Literal["approved", "rejected"]
 
 
 class ApprovalError(ReferralAutomationError):
@@ -85,7 +84,7 @@ class DecisionResult:
     customer_id: str
     campaign: str
     decision: Decision
-    status: str
+    status: RequestStatus
     decided_by: str
     decided_at: datetime
     note: str | None
@@ -134,7 +133,7 @@ def approve(
 ) -> DecisionResult:
     """Approve a pending request and schedule it at its send window's next opening at or after ``now``."""
     return _decide(
-        session_factory, request_ref=request_ref, decision="approved", by=by, note=note, now=now, config=config
+        session_factory, request_ref=request_ref, decision=Decision.APPROVED, by=by, note=note, now=now, config=config
     )
 
 
@@ -143,7 +142,7 @@ def reject(
 ) -> DecisionResult:
     """Reject a pending request: it is never sent."""
     return _decide(
-        session_factory, request_ref=request_ref, decision="rejected", by=by, note=note, now=now, config=None
+        session_factory, request_ref=request_ref, decision=Decision.REJECTED, by=by, note=note, now=now, config=None
     )
 
 
@@ -213,23 +212,25 @@ def _apply(
     config: AppConfig | None,
 ) -> DecisionResult:
     scheduled_for, warning = None, None
-    if decision == "approved":
+    if decision is Decision.APPROVED:
         assert config is not None
         scheduled_for, warning = _next_send_time(session, request, config, now=now)
         request.scheduled_for = scheduled_for
-    request.status = decision
+    request.status = RequestStatus(decision.value).value
     request.updated_at = now
     session.add(
-        ApprovalDecision(referral_request_id=request.id, decision=decision, decided_by=by, decided_at=now, note=note)
+        ApprovalDecision(
+            referral_request_id=request.id, decision=decision.value, decided_by=by, decided_at=now, note=note
+        )
     )
     details = {"note": note, "scheduled_for": iso(scheduled_for), "zone_warning": warning}
-    session.add(_audit(request.id, decision, actor=by, now=now, details=details))
+    session.add(_audit(request.id, decision.value, actor=by, now=now, details=details))
     return DecisionResult(
         request_id=request.id,
         customer_id=request.customer_id,
         campaign=request.campaign,
         decision=decision,
-        status=decision,
+        status=RequestStatus(decision.value),
         decided_by=by,
         decided_at=now,
         note=note,
@@ -289,7 +290,7 @@ def _expire(session: Session, rows: Sequence[tuple[str, datetime | None]], *, no
     session.execute(
         update(ReferralRequest)
         .where(ReferralRequest.id.in_(ids), ReferralRequest.status == PENDING)
-        .values(status="expired", updated_at=now)
+        .values(status=RequestStatus.EXPIRED.value, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     notes = {
@@ -299,7 +300,13 @@ def _expire(session: Session, rows: Sequence[tuple[str, datetime | None]], *, no
     session.execute(
         insert(ApprovalDecision),
         [
-            {"referral_request_id": i, "decision": "expired", "decided_by": SYSTEM, "decided_at": now, "note": notes[i]}
+            {
+                "referral_request_id": i,
+                "decision": Decision.EXPIRED.value,
+                "decided_by": SYSTEM,
+                "decided_at": now,
+                "note": notes[i],
+            }
             for i in ids
         ],
     )

@@ -32,6 +32,7 @@ from referral_automation.config import AppConfig, load_config
 from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import Message, ReferralRequest
 from referral_automation.db.session import get_engine, session_factory
+from referral_automation.domain.statuses import AWAITING_SEND, MessageStatus, RequestStatus
 from referral_automation.errors import ReferralAutomationError
 from referral_automation.pipeline import DEFAULT_BATCH_SIZE, build_pipeline
 from referral_automation.services.approvals import decide as approvals
@@ -241,7 +242,7 @@ def simulate_responses(factory: SessionFactory, simulated: set[str], *, seed: in
             select(Message.id, Message.referral_request_id, Message.sequence_step, Message.sent_at,
                    ReferralRequest.variant, ReferralRequest.incentive)
             .join(ReferralRequest, ReferralRequest.id == Message.referral_request_id)
-            .where(Message.status == "sent")
+            .where(Message.status == MessageStatus.SENT)
             .order_by(Message.id)
         )  # fmt: skip
         rows = [row for row in session.execute(query) if row[0] not in simulated]
@@ -280,11 +281,11 @@ def _next_due(factory: SessionFactory, *, after: datetime) -> datetime | None:
 
 
 def _awaiting_send() -> Any:
-    return ReferralRequest.status.in_(("scheduled", "approved"))
+    return ReferralRequest.status.in_([status.value for status in AWAITING_SEND])
 
 
 def _awaiting_follow_up() -> Any:
-    return (ReferralRequest.status == "sent") & ReferralRequest.next_followup_at.is_not(None)
+    return (ReferralRequest.status == RequestStatus.SENT) & ReferralRequest.next_followup_at.is_not(None)
 
 
 # --------------------------------------------------------------------------- without Prefect

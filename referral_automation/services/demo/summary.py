@@ -20,6 +20,7 @@ from referral_automation.db.models import (
     Response,
 )
 from referral_automation.domain.responses import ResponseKind
+from referral_automation.domain.statuses import MessageStatus, MomentOutcome
 from referral_automation.email.outbox import outbox_file_name
 
 #: Response kinds shown per arm, in funnel order.
@@ -68,14 +69,14 @@ def summarise(factory: sessionmaker[Session], outbox_dir: Path) -> DemoSummary:
             customers=_count(session, Customer),
             events=_count(session, JourneyEvent),
             moments=_grouped(session, Moment.outcome),
-            blocked_by=_grouped(session, Moment.blocked_by, Moment.outcome == "blocked"),
+            blocked_by=_grouped(session, Moment.blocked_by, Moment.outcome == MomentOutcome.BLOCKED),
             requests=_grouped(session, ReferralRequest.status),
             decisions=_grouped(session, ApprovalDecision.decision),
             messages_by_step={
                 int(step): count
                 for step, count in session.execute(
                     select(Message.sequence_step, func.count())
-                    .where(Message.status == "sent")
+                    .where(Message.status == MessageStatus.SENT)
                     .group_by(Message.sequence_step)
                     .order_by(Message.sequence_step)
                 )
@@ -103,7 +104,7 @@ def _first_message(session: Session, *, step: int) -> tuple[str, str] | None:
     query = (
         select(Message.id, ReferralRequest.customer_id)
         .join(ReferralRequest, ReferralRequest.id == Message.referral_request_id)
-        .where(Message.status == "sent", Message.sequence_step == step)
+        .where(Message.status == MessageStatus.SENT, Message.sequence_step == step)
         .order_by(Message.id)
         .limit(1)
     )

@@ -28,6 +28,7 @@ Prefect flow one batch per task.
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,17 +42,16 @@ from referral_automation.db.shared import customer_facts, insert_audit
 from referral_automation.domain import identity
 from referral_automation.domain.facts import CustomerFacts, MomentCandidate
 from referral_automation.domain.rulebook import (
-    CANDIDATE,
     NOBODY,
-    REQUESTED,
-    SUPERSEDED,
-    MomentOutcome,
+    MomentDecision,
+    NewRequest,
     RuleBook,
     decide_customer,
     moment_row,
     moment_values,
     new_request,
 )
+from referral_automation.domain.statuses import MomentOutcome, RequestStatus
 from referral_automation.services.detection import store as repo
 
 WATERMARK = "detect"
@@ -162,10 +162,13 @@ def scan_events(
 
 def _candidate_row(moment: MomentCandidate, now: datetime) -> dict[str, Any]:
     key = identity.moment_id(moment.customer_id, moment.rule_id, moment.source_key)
-    return moment_values(moment, key, CANDIDATE, None, None, now=now)
+    return moment_values(moment, key, MomentOutcome.CANDIDATE, None, None, now=now)
 
 
 # --------------------------------------------------------------------------- decide
+#: A time-based moment is recorded when it is requested or superseded; a blocked one is evaluated
+#: again next run (the customer may opt in meanwhile) until it goes stale.
+_RECORDED_TIME_OUTCOMES = (MomentOutcome.REQUESTED, MomentOutcome.SUPERSEDED)
 def _time_rule_ranges(book: RuleBook, now: datetime) -> list[tuple[datetime | None, datetime]]:
     """``first_purchase_at`` ranges of customers whose time-based moments are due and not stale."""
     ranges: list[tuple[datetime | None, datetime]] = []
@@ -224,7 +227,7 @@ def decide_customers(
         return _record(session, book, batch, outcomes, now=now, ids=ids, batch_size=batch_size)
 
 
-def _decide_all(session: Session, book: RuleBook, batch: _Batch, *, now: datetime) -> list[MomentOutcome]:
+def _decide_all(session: Session, book: RuleBook, batch: _Batch, *, now: datetime) -> list[MomentDecision]:
     deciding = [cid for cid in batch.customers if batch.moments_of(cid)]
     # Only moments that can get past the staleness guard (checked first) ever reach the detractor
     # guard, so only their customers' recent events are loaded, over only their window.
@@ -242,7 +245,7 @@ def _decide_all(session: Session, book: RuleBook, batch: _Batch, *, now: datetim
         else {}
     )
     last_requests = repo.last_request_times(session, deciding)
-    outcomes: list[MomentOutcome] = []
+    outcomes: list[MomentDecision] = []
     for customer_id in deciding:
         outcomes += decide_customer(
             book,
@@ -259,7 +262,7 @@ def _record(
     session: Session,
     book: RuleBook,
     batch: _Batch,
-    outcomes: list[MomentOutcome],
+    outcomes: list[MomentDecision],
     *,
     now: datetime,
     ids: list[str],
@@ -267,12 +270,11 @@ def _record(
 ) -> DecisionResult:
     """Write outcomes, new time moments, requests and audit entries; count what was written."""
     stored = [o for o in outcomes if _key(o.moment) not in batch.time_candidates]
-    # A blocked time moment stays unrecorded: it is evaluated again next run, until it goes stale.
-    timed = [o for o in outcomes if _key(o.moment) in batch.time_candidates and o.outcome in (REQUESTED, SUPERSEDED)]
-    repo.decide_moments(session, [(o.moment_id, o.outcome, o.guard, o.reason) for o in stored])
+    timed = [o for o in outcomes if _key(o.moment) in batch.time_candidates and o.outcome in _RECORDED_TIME_OUTCOMES]
+    repo.decide_moments(session, [(o.moment_id, o.outcome.value, o.guard, o.reason) for o in stored])
     recorded = {o.moment_id for o in stored} | repo.insert_moments(session, [moment_row(o, now=now) for o in timed])
-    requested = [o for o in outcomes if o.outcome == REQUESTED and o.moment_id in recorded]
-    created = [new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]
+    requested = [o for o in outcomes if o.outcome is MomentOutcome.REQUESTED and o.moment_id in recorded]
+    created = [_new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]
     inserted = repo.insert_requests(session, [c.row for c in created])
     insert_audit(session, [_zone_audit(c.row, c.zone_warning, now) for c in created if c.zone_warning])
     return DecisionResult(
@@ -280,11 +282,18 @@ def _record(
         last_customer_id=ids[-1],
         time_candidates=len(batch.time_candidates),
         requests_created=len(inserted),
-        pending_approval=sum(1 for _, status in inserted if status == "pending_approval"),
-        blocked=dict(Counter(o.guard or "unknown" for o in outcomes if o.outcome == "blocked")),
-        superseded=sum(1 for o in outcomes if o.outcome == SUPERSEDED),
+        pending_approval=sum(1 for _, status in inserted if status == RequestStatus.PENDING_APPROVAL),
+        blocked=dict(Counter(o.guard or "unknown" for o in outcomes if o.outcome is MomentOutcome.BLOCKED)),
+        superseded=sum(1 for o in outcomes if o.outcome is MomentOutcome.SUPERSEDED),
         more=len(ids) == batch_size,
     )
+
+
+def _new_request(book: RuleBook, decision: MomentDecision, customer: CustomerFacts, *, now: datetime) -> NewRequest:
+    """The rule book's request, with its unguessable parts: the referral code friends see, and
+    the unsubscribe link's secret (the code is forwarded to friends, so it cannot serve)."""
+    code, token = identity.new_referral_code(), secrets.token_urlsafe(16)
+    return new_request(book, decision, customer, now=now, code=code, unsubscribe_token=token)
 
 
 def _zone_audit(row: dict[str, object], warning: str, now: datetime) -> dict[str, object]:

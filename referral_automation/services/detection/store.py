@@ -30,6 +30,7 @@ from referral_automation.db.models import (
 from referral_automation.db.session import is_postgres
 from referral_automation.db.sql import Driver, chunks, dialect_insert, from_json
 from referral_automation.domain.facts import EventFacts, MomentCandidate
+from referral_automation.domain.statuses import NOT_ASKED, MomentOutcome
 
 customers: Table = Customer.__table__  # type: ignore[assignment]
 events: Table = JourneyEvent.__table__  # type: ignore[assignment]
@@ -39,8 +40,6 @@ suppressions: Table = Suppression.__table__  # type: ignore[assignment]
 flow_state: Table = FlowState.__table__  # type: ignore[assignment]
 audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]
 
-#: Request statuses that do not count for the cool-down: nobody was (or will be) asked.
-NOT_ASKED = ("rejected", "expired", "cancelled")
 # --------------------------------------------------------------------------- watermark
 def lock_watermark(session: Session, name: str, *, now: datetime) -> int:
     """The watermark ``name``, created at 0 if missing and locked until the transaction ends.
@@ -135,7 +134,7 @@ def customers_to_decide(
     """The next ``limit`` customer ids (> ``after``, ascending) with candidate moments, or whose
     ``first_purchase_at`` falls in one of ``due_between``'s ranges (time-based rules coming due)."""
     pending = select(moments.c.customer_id.label("customer_id")).where(
-        moments.c.outcome == "candidate", moments.c.customer_id > after
+        moments.c.outcome == MomentOutcome.CANDIDATE, moments.c.customer_id > after
     )
     queries = [pending]
     if due_between:
@@ -159,7 +158,7 @@ def candidate_moments(session: Session, customer_ids: Sequence[str]) -> list[Mom
     lock = " FOR UPDATE SKIP LOCKED" if db.postgres else ""
     query = (
         "SELECT customer_id, rule_id, source_key, occurred_at, priority, campaign, event_seq"
-        f" FROM {moments.name} WHERE customer_id {db.IN_LIST} AND outcome = 'candidate'{lock}"
+        f" FROM {moments.name} WHERE customer_id {db.IN_LIST} AND outcome = '{MomentOutcome.CANDIDATE}'{lock}"
     )
     timestamp = db.timestamp_out
     return [
@@ -216,7 +215,7 @@ def events_between(
 def last_request_times(session: Session, customer_ids: Sequence[str]) -> dict[str, datetime]:
     """When each customer was last given a referral request that counts for the cool-down."""
     db = Driver(session)
-    statuses, status_params = db.any_of(NOT_ASKED)
+    statuses, status_params = db.any_of([status.value for status in NOT_ASKED])
     query = (
         f"SELECT customer_id, max(created_at) FROM {requests.name}"
         f" WHERE customer_id {db.IN_LIST} AND NOT (status {statuses}) GROUP BY customer_id"
@@ -275,12 +274,13 @@ def decide_moments(session: Session, rows: Sequence[tuple[str, str, str | None, 
         db.execute(
             f"UPDATE {moments.name} AS m SET outcome = u.outcome, blocked_by = u.blocked_by, reason = u.reason"
             " FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(id, outcome, blocked_by, reason)"
-            " WHERE m.id = u.id AND m.outcome = 'candidate'",
+            f" WHERE m.id = u.id AND m.outcome = '{MomentOutcome.CANDIDATE}'",
             [list(column) for column in zip(*rows, strict=True)],
         )
         return
     db.execute_many(
-        f"UPDATE {moments.name} SET outcome = ?, blocked_by = ?, reason = ? WHERE id = ? AND outcome = 'candidate'",
+        f"UPDATE {moments.name} SET outcome = ?, blocked_by = ?, reason = ?"
+        f" WHERE id = ? AND outcome = '{MomentOutcome.CANDIDATE}'",
         [(outcome, guard, reason, moment_id) for moment_id, outcome, guard, reason in rows],
     )
 

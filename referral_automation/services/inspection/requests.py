@@ -9,35 +9,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import ApprovalDecision, ReferralRequest
+from referral_automation.db.sql import chunks
+from referral_automation.domain.statuses import RequestStatus
 from referral_automation.errors import ReferralAutomationError
 
-
-class RequestStatus(StrEnum):
-    """Every status a referral request can have (CONTRACT.md "Referral request statuses")."""
-
-    PENDING_APPROVAL = "pending_approval"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
-    CANCELLED = "cancelled"
-
-
 REQUEST_STATUSES = tuple(status.value for status in RequestStatus)
-
-#: Ids per ``IN (...)`` list, well below the bound-parameter limits of SQLite and PostgreSQL.
-_IN_CHUNK = 1000
 
 
 class UnknownStatusError(ReferralAutomationError):
@@ -73,7 +55,7 @@ class DecisionView:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestView:
+class RequestSummary:
     """A referral request with the decisions taken on it, oldest decision first."""
 
     id: str
@@ -122,7 +104,7 @@ def list_requests(
     status: str | None = None,
     customer_id: str | None = None,
     limit: int | None = None,
-) -> list[RequestView]:
+) -> list[RequestSummary]:
     """Referral requests, newest first, optionally of one status and/or one customer."""
     if status is not None and status not in REQUEST_STATUSES:
         raise UnknownStatusError(f"unknown status {status!r} (one of: {', '.join(REQUEST_STATUSES)})")
@@ -136,14 +118,13 @@ def list_requests(
     with session_factory() as session, session.begin():
         rows = list(session.scalars(query))
         decisions = decisions_of(session, [row.id for row in rows])
-    return [request_view(row, decisions.get(row.id, ())) for row in rows]
+    return [request_summary(row, decisions.get(row.id, ())) for row in rows]
 
 
 def decisions_of(session: Session, request_ids: Sequence[str]) -> dict[str, tuple[DecisionView, ...]]:
     """Every decision on these requests, oldest first, by request id (in the caller's transaction)."""
     found: dict[str, list[DecisionView]] = defaultdict(list)
-    for start in range(0, len(request_ids), _IN_CHUNK):
-        chunk = request_ids[start : start + _IN_CHUNK]
+    for chunk in chunks(request_ids):
         query = (
             select(ApprovalDecision)
             .where(ApprovalDecision.referral_request_id.in_(chunk))
@@ -154,8 +135,8 @@ def decisions_of(session: Session, request_ids: Sequence[str]) -> dict[str, tupl
     return {key: tuple(value) for key, value in found.items()}
 
 
-def request_view(row: ReferralRequest, decisions: Sequence[DecisionView] = ()) -> RequestView:
-    return RequestView(
+def request_summary(row: ReferralRequest, decisions: Sequence[DecisionView] = ()) -> RequestSummary:
+    return RequestSummary(
         id=row.id,
         customer_id=row.customer_id,
         campaign=row.campaign,

@@ -28,8 +28,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import Message, ReferralRequest
+from referral_automation.db.sql import chunks
 from referral_automation.domain import identity
 from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER, ResponseKind
+from referral_automation.domain.statuses import MessageStatus
 from referral_automation.errors import Problem
 from referral_automation.services.responses.record import ResponseInput, ResponseReport, record_responses
 
@@ -177,7 +179,7 @@ def _with_messages_from_provider_ids(session: Session, responses: list[ResponseI
     """
     wanted = {r.details.get("provider_message_id") for r in responses if not r.referral_request_id} - {None}
     owners: dict[str, tuple[str, str]] = {}
-    for part in _chunks(sorted(str(p) for p in wanted)):
+    for part in chunks(sorted(str(p) for p in wanted)):
         query = select(Message.provider_message_id, Message.id, Message.referral_request_id).where(
             Message.provider_message_id.in_(part)
         )
@@ -196,15 +198,13 @@ def _with_messages_from_provider_ids(session: Session, responses: list[ResponseI
 
 def _end_leases_of_settled_sends(session: Session, message_ids: Sequence[str], *, now: datetime) -> None:
     """Let the next send run settle ambiguous sends SendGrid has now reported on (it never re-sends them)."""
-    for part in _chunks(list(message_ids)):
-        settled = select(Message.referral_request_id).where(Message.id.in_(part), Message.status == "sending")
+    for part in chunks(list(message_ids)):
+        settled = select(Message.referral_request_id).where(
+            Message.id.in_(part), Message.status == MessageStatus.SENDING
+        )
         session.execute(
             update(ReferralRequest)
             .where(ReferralRequest.id.in_(settled), ReferralRequest.lease_expires_at > now)
             .values(lease_expires_at=now)
             .execution_options(synchronize_session=False)
         )
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
