@@ -51,7 +51,7 @@ from referral_automation.db.session import get_engine, session_factory  # noqa: 
 from referral_automation.domain import identity  # noqa: E402
 from referral_automation.domain.delivery import DeliveryOptions, Job  # noqa: E402
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult  # noqa: E402
-from referral_automation.email.outbox import OutboxSender, render_eml  # noqa: E402
+from referral_automation.email.senders.outbox import OutboxSender, render_eml  # noqa: E402
 from referral_automation.services.sending.claims import claim_first_asks  # noqa: E402
 from referral_automation.services.sending.composer import TemplateComposer  # noqa: E402
 from referral_automation.services.sending.first_asks import send_batch, send_due  # noqa: E402

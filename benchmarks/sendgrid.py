@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from referral_automation.config import SendGridDelivery, load_config  # noqa: E402
 from referral_automation.domain.identity import message_id  # noqa: E402
 from referral_automation.email.message import OutgoingEmail, SendResult  # noqa: E402
-from referral_automation.email.sendgrid import SendGridSender  # noqa: E402
-from referral_automation.email.sendgrid_fake import FakeSendGrid  # noqa: E402
+from referral_automation.email.senders.sendgrid import SendGridSender  # noqa: E402
+from referral_automation.email.senders.sendgrid_fake import FakeSendGrid  # noqa: E402
 
 TARGET = 200.0
 

@@ -19,8 +19,8 @@ from referral_automation.config import AppConfig, load_config
 from referral_automation.db.session import session_factory
 from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.email.message import EmailSender
-from referral_automation.email.outbox import OutboxSender
 from referral_automation.email.senders import make_sender
+from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.services.sending.composer import TemplateComposer
 from referral_automation.settings import Settings, load_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referral_automation.email.sendgrid import SendGridSender
+from referral_automation.email.senders.sendgrid import SendGridSender
 from referral_automation.errors import PermanentDeliveryError
 from tests.email.sendgrid_helpers import fast_sender, sample_email
 

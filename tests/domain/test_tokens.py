@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from referral_automation.domain import tokens
 from referral_automation.domain.identity import request_id
 from referral_automation.domain.tokens import (
     MAX_REPLY_BASE,
@@ -83,7 +84,7 @@ def test_another_version_is_refused() -> None:
     """It refuses a token of a version it does not know, even one signed with the right key."""
     raw = base64.urlsafe_b64decode(unsubscribe_token(SECRET, REQUEST))
     payload = bytes([2]) + raw[1:17]
-    mac = tokens._mac(SECRET, b"unsubscribe", payload)
+    mac = hmac.new(SECRET, b"unsubscribe\x00" + payload, hashlib.sha256).digest()[:16]  # as a version-1 token is signed
     assert read_unsubscribe_token(SECRET, base64.urlsafe_b64encode(payload + mac).decode()) is None
 
 

@@ -13,8 +13,8 @@ from referral_automation.config import AppConfig, Campaign, load_config
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.compose import RequestView, compose_email
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.render import EmailRenderer
-from referral_automation.email.sample import sample_customer
+from referral_automation.email.rendering.renderer import EmailRenderer
+from referral_automation.email.rendering.sample import sample_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "email"

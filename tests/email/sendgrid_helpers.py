@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from referral_automation.config import SendGridDelivery
 from referral_automation.domain.identity import message_id
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.sendgrid import SendGridSender
+from referral_automation.email.senders.sendgrid import SendGridSender
 
 API_KEY = "SG.testkey0123456789abcdef.secretpart0123456789ABCDEFGHIJ"
 

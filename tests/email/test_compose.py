@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from referral_automation.email.compose import template_for
-from referral_automation.email.context import moment_kind
-from referral_automation.email.validation import missing_parts
+from referral_automation.email.rendering.context import moment_kind
+from referral_automation.email.rendering.validation import missing_parts
 from tests.email.render_support import BASE_URL, campaign, compose, customer
 
 REFERRAL_LINK = f"{BASE_URL}/r/Xy7-kQ2_pL9m"
@@ -81,7 +81,7 @@ def test_follow_ups_are_shorter_and_refer_to_the_first_email() -> None:
 
 def test_follow_up_context_knows_the_first_subject(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """It gives follow-up templates the subject the first email had."""
-    from referral_automation.email.render import EmailRenderer
+    from referral_automation.email.rendering.renderer import EmailRenderer
     from tests.email.render_support import copy_templates
 
     templates = copy_templates(tmp_path)
@@ -161,7 +161,7 @@ def test_single_sided_incentive_introduction_offers_no_referee_reward() -> None:
 
 def test_first_sent_at_is_available_to_follow_ups() -> None:
     """It hands follow-up templates the time the first email went out."""
-    from referral_automation.email.context import build_context
+    from referral_automation.email.rendering.context import build_context
     from tests.email.render_support import CAMPAIGN, request
 
     context = build_context(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from referral_automation.email.outbox import render_eml
+from referral_automation.email.senders.outbox import render_eml
 from tests.email.render_support import compose, customer
 
 GOLDEN = Path(__file__).parent / "golden"

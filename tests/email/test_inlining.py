@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from referral_automation.email.inlining import _same_meaning, inline_template_source, make_inliner, strip_css_comments
+from referral_automation.email.rendering.inlining import (
+    inline_template_source,
+    make_inliner,
+    same_meaning,
+    strip_css_comments,
+)
 
 CSS = ".btn { color: #ffffff; background-color: #0000ff; } p { margin: 0; } .box { padding: 4px; }"
 
@@ -75,7 +80,7 @@ def test_jinja_inside_comments_and_attributes_is_kept() -> None:
 def test_reordered_constructs(order: list[int], kinds: list[str], same: bool) -> None:
     """It accepts attribute reordering only where every construct keeps its meaning."""
     constructs = list(re.finditer(r"\{[{%].*?[}%]\}", "".join(f"{k} x {'}}' if k == '{{' else '%}'}" for k in kinds)))
-    assert _same_meaning(order, constructs) is same
+    assert same_meaning(order, constructs) is same
 
 
 @pytest.mark.parametrize(

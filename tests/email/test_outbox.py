@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
-from referral_automation.email.outbox import OutboxSender, encode_words, render_eml
 from referral_automation.email.senders import make_sender
+from referral_automation.email.senders.outbox import OutboxSender, encode_words, render_eml
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.settings import Settings
 
@@ -176,7 +176,7 @@ def test_send_many_with_threads_keeps_the_order(tmp_path: Path) -> None:
 
 def test_send_many_writes_in_the_calling_thread_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It writes a large batch without starting threads unless asked to (they cost CPU and gained nothing)."""
-    import referral_automation.email.outbox as outbox
+    import referral_automation.email.senders.outbox as outbox
 
     def no_pool(*args: object, **kwargs: object) -> None:
         raise AssertionError("no thread pool by default")
@@ -220,7 +220,7 @@ def test_a_file_system_without_unnamed_files_gets_a_temporary_file_and_a_rename(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It falls back to a named temporary file for good when the file system refuses unnamed files."""
-    import referral_automation.email.outbox as outbox
+    import referral_automation.email.senders.outbox as outbox
 
     calls: list[str] = []
 
@@ -255,7 +255,7 @@ def test_a_name_taken_meanwhile_keeps_the_first_message(tmp_path: Path, monkeypa
 
 def test_a_full_disk_is_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It reports a write the file system refused for want of space as a retryable error."""
-    import referral_automation.email.outbox as outbox
+    import referral_automation.email.senders.outbox as outbox
 
     def full(directory: str, final: str, data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

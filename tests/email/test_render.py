@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from referral_automation.email.context import customer_view
-from referral_automation.email.render import EmailRenderer, locale_chain, parse_template_name
-from referral_automation.email.template_functions import mailto, nl2br, quote_text, quote_value, tidy_text
+from referral_automation.email.rendering.context import customer_view
+from referral_automation.email.rendering.functions import MailtoEncoder, nl2br, tidy_text
+from referral_automation.email.rendering.renderer import EmailRenderer, locale_chain, parse_template_name
 from referral_automation.errors import TemplateError
 from tests.email.render_support import MOMENT_AT, compose, customer, shipped_renderer
 
@@ -245,7 +245,7 @@ def test_nl2br_escapes_then_breaks_lines() -> None:
 def test_mailto_percent_encodes_and_round_trips() -> None:
     """It encodes subject and body so a mail client reads back exactly the text (line breaks as CRLF)."""
     body = "Hi & welcome,\nuse https://x.example/r/a?b=c&d=e #1 100%\nAna — ☃"
-    url = mailto("Try Acme? Yes & no", body)
+    url = MailtoEncoder().mailto("Try Acme? Yes & no", body)
     assert url.startswith("mailto:?subject=")
     assert " " not in url
     assert "\n" not in url
@@ -258,22 +258,21 @@ def test_mailto_percent_encodes_and_round_trips() -> None:
 @given(st.text(max_size=60) | st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_mailto_text_is_percent_encoded_exactly_as_quote_does(text: str) -> None:
     """It percent-encodes any text as ``quote(text, safe="")`` does, ASCII or not, met before or not."""
-    assert quote_text(text) == quote(text, safe="")
-    assert quote_text(text) == quote(text, safe="")  # the second time from the words already met
-    assert quote_value(text) == quote(text, safe="")  # whole
-    assert quote_value(text) == quote(text, safe="")
+    encoder = MailtoEncoder()
+    assert encoder.quote_text(text) == quote(text, safe="")
+    assert encoder.quote_text(text) == quote(text, safe="")  # the second time from the words already met
 
 
 def test_every_character_is_percent_encoded_as_quote_does() -> None:
     """It encodes each ASCII character, and the UTF-8 bytes of any other, exactly as ``quote(safe="")`` does."""
     for code in [*range(256), 0x2028, 0x4E2D, 0xFFFF, 0x1F984, 0x10FFFF]:
         word = f"{chr(code)}/{code}:{chr(code)}"  # a word never met before: encoded, not looked up
-        assert quote_text(word) == quote(word, safe=""), hex(code)
+        assert MailtoEncoder().quote_text(word) == quote(word, safe=""), hex(code)
     for lone_surrogate in ("\ud800", "a\udfff"):
         with pytest.raises(UnicodeEncodeError):
             quote(lone_surrogate, safe="")
         with pytest.raises(UnicodeEncodeError):
-            quote_text(lone_surrogate)
+            MailtoEncoder().quote_text(lone_surrogate)
 
 
 @settings(max_examples=200)
@@ -281,7 +280,7 @@ def test_every_character_is_percent_encoded_as_quote_does() -> None:
 def test_mailto_body_is_the_text_with_crlf_line_breaks_percent_encoded(lines: list[str]) -> None:
     """It encodes a body as ``quote`` encodes its lines joined by CRLF, whatever line breaks it had."""
     for body in ("\n".join(lines), "\r\n".join(lines)):
-        query = urlsplit(mailto("S", body)).query
+        query = urlsplit(MailtoEncoder().mailto("S", body)).query
         assert query.split("&body=")[1] == quote("\r\n".join(body.splitlines()), safe="")
 
 
@@ -422,19 +421,11 @@ def test_a_context_file_reading_what_is_not_there_is_reported_every_time(tmp_pat
 def test_the_customers_result_is_rendered_once_per_kind_of_moment_and_tenure() -> None:
     """It reuses the shipped result wording for customers whose moment and tenure agree, whatever their names."""
     renderer = EmailRenderer(shipped_renderer().templates_dir)
-    rendered: list[str] = []
-    run = renderer._run
-
-    def counting(name: str, variables: dict, **options: object) -> object:
-        rendered.append(name)
-        return run(name, variables, **options)  # type: ignore[arg-type]
-
-    renderer._run = counting  # type: ignore[method-assign]
     for name in ("Ann", "Bob", "Cleo"):
         email = compose(renderer=renderer, person=customer(first_name=name))
         assert f"Hi {name}," in email.text
     compose(renderer=renderer, person=customer(first_name="Dan"), rule="milestone", properties={"name": "1,000 orders"})
-    assert rendered.count("_context/result.txt") == 2
+    assert renderer.stats().context_renders["_context/result.txt"] == 2
 
 
 def test_a_context_file_never_reused_stops_being_looked_up(tmp_path: Path) -> None:
@@ -447,4 +438,4 @@ def test_a_context_file_never_reused_stops_being_looked_up(tmp_path: Path) -> No
     for n in range(300):
         person = customer_view(customer(first_name=f"Name{n}"), MOMENT_AT)
         assert renderer.render("m", None, {"customer": person, "name": "x"}).subject == f"Hi Name{n}"
-    assert renderer._context_reads["_context/words.txt"] is None
+    assert renderer.stats().context_reuse_given_up == {"_context/words.txt"}

@@ -43,7 +43,7 @@ def test_sendgrid_backend_is_made_from_settings_and_delivery_yaml(
 ) -> None:
     """It builds the SendGrid sender for REFERRAL_EMAIL_BACKEND=sendgrid with delivery.yaml's settings."""
     from referral_automation.email.senders import make_sender
-    from referral_automation.email.sendgrid import SendGridSender
+    from referral_automation.email.senders.sendgrid import SendGridSender
     from referral_automation.settings import Settings
 
     (tmp_path / "delivery.yaml").write_text("sendgrid:\n  concurrency: 7\n  sandbox_mode: true\n")

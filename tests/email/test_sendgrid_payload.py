@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referral_automation.email.sendgrid_payload import PayloadOptions, build_payload, categories_of
+from referral_automation.email.senders.sendgrid_payload import PayloadOptions, build_payload, categories_of
 from referral_automation.errors import PermanentDeliveryError
 from tests.email.sendgrid_helpers import sample_email
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from referral_automation.email.ratelimit import TokenBucket
+from referral_automation.email.senders.ratelimit import TokenBucket
 from tests.email.sendgrid_helpers import FakeClock
 
 

@@ -12,8 +12,8 @@ import pytest
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
 from referral_automation.domain.delivery import DeliveryOptions
-from referral_automation.email.sendgrid import SendGridSender
-from referral_automation.email.sendgrid_fake import Behaviour, FakeSendGrid, message_key
+from referral_automation.email.senders.sendgrid import SendGridSender
+from referral_automation.email.senders.sendgrid_fake import Behaviour, FakeSendGrid, message_key
 from referral_automation.services.responses.provider_events import record_sendgrid_events
 from referral_automation.services.sending.first_asks import send_due
 from tests.email.sendgrid_helpers import FakeClock, fast_sender

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from referral_automation.email.sendgrid import SendGridSender, resolve_api_key, scrub
-from referral_automation.email.sendgrid_fake import FakeSendGrid
+from referral_automation.email.senders.sendgrid import SendGridSender, resolve_api_key, scrub
+from referral_automation.email.senders.sendgrid_fake import FakeSendGrid
 from referral_automation.errors import ConfigError, DeliveryError
 from referral_automation.settings import Settings
 from tests.email.sendgrid_helpers import API_KEY, FakeClock, closed_port_url, fast_sender, sample_email

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from referral_automation.email.message import EmailSender, SendResult
-from referral_automation.email.sendgrid import MAX_RATE_LIMIT_WAIT, CredentialsRefusedError, OutOfTimeError
-from referral_automation.email.sendgrid_fake import FakeSendGrid
+from referral_automation.email.senders.sendgrid import MAX_RATE_LIMIT_WAIT, CredentialsRefusedError, OutOfTimeError
+from referral_automation.email.senders.sendgrid_fake import FakeSendGrid
 from referral_automation.errors import AmbiguousDeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from tests.email.sendgrid_helpers import FakeClock, closed_port_url, fast_sender, sample_email
 

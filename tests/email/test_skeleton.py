@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
 from referral_automation.domain.facts import CustomerFacts
-from referral_automation.email.context import CustomerView, PersonView, customer_view
-from referral_automation.email.render import EmailRenderer
-from referral_automation.email.skeleton import Planner, Skeleton
+from referral_automation.email.rendering.context import CustomerView, PersonView, customer_view
+from referral_automation.email.rendering.renderer import EmailRenderer
+from referral_automation.email.rendering.skeleton import Planner, Skeleton
 from tests.email.render_support import MOMENT_AT, TEMPLATES, compose, customer
 
 #: One renderer with skeletons and one without, over the shipped templates, shared by the examples
@@ -66,9 +66,8 @@ def test_the_shipped_parts_render_from_skeletons() -> None:
     """It renders the shipped subject, HTML and text from skeletons (else nothing would get faster)."""
     renderer = EmailRenderer(TEMPLATES)
     compose(renderer=renderer, person=customer(first_name="Ann"))
-    built = [found for group in renderer._skeletons.values() for found in group.values()]
-    assert len(built) == 3  # subject, HTML, text
-    assert all(found is not None for found in built)
+    stats = renderer.stats()
+    assert (stats.skeletons, stats.ordinary_parts) == (3, 0)  # subject, HTML, text
 
 
 def test_two_customers_of_one_group_never_share_personal_text() -> None:
@@ -76,9 +75,9 @@ def test_two_customers_of_one_group_never_share_personal_text() -> None:
     renderer = EmailRenderer(TEMPLATES)
     compose(renderer=renderer, person=customer(first_name="Cleo", company="Cleoco"))  # renders the shared words
     ann = compose(renderer=renderer, person=customer(first_name="Ann", company="Annco"))
-    groups = len(renderer._skeletons)
+    groups = renderer.stats().skeleton_groups
     bob = compose(renderer=renderer, person=customer(first_name="Bob", company="Bobco"))
-    assert len(renderer._skeletons) == groups  # one group: Bob's email came from Ann's skeleton
+    assert renderer.stats().skeleton_groups == groups  # one group: Bob's email came from Ann's skeleton
     assert "Ann" not in bob.html + bob.text + bob.subject
     assert "Annco" not in bob.html + bob.text
     assert "Hi Bob," in bob.text
@@ -112,9 +111,9 @@ def test_groups_differ_by_locale_variant_incentive_step_and_moment(
     """It builds a separate skeleton for each locale, variant, incentive, step and kind of moment."""
     renderer = EmailRenderer(TEMPLATES)
     a = compose(renderer=renderer, **first)
-    groups = len(renderer._skeletons)
+    groups = renderer.stats().skeleton_groups
     b = compose(renderer=renderer, **second)
-    assert len(renderer._skeletons) > groups, key  # (a follow-up also renders the first subject)
+    assert renderer.stats().skeleton_groups > groups, key  # (a follow-up also renders the first subject)
     assert (a, b) == (compose(renderer=WITHOUT, **first), compose(renderer=WITHOUT, **second))
 
 
@@ -151,7 +150,8 @@ def test_templates_doing_more_than_printing_a_value_render_the_ordinary_way(tmp_
     for first_name in ("Ann", "Bob", "Alexandra"):
         context = {"customer": view(customer(first_name=first_name)), "request_id": first_name}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
-    assert all(found is None for group in renderer._skeletons.values() for found in group.values())
+    stats = renderer.stats()
+    assert (stats.skeletons, stats.ordinary_parts) == (0, 3)  # each part tried once, rendered the ordinary way
 
 
 def test_values_shared_by_a_group_key_its_skeletons(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_values_shared_by_a_group_key_its_skeletons(tmp_path: Path) -> None:
     for variant, step, sender in (("a", 0, "Ann"), ("b", 0, "Ann"), ("a", 1, "Ann"), ("a", 0, "Bob"), ("a", 0, "Ann")):
         context = {"customer": view(customer()), "variant": variant, "step": step, "sender": PersonView(sender, "x@y")}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
-    assert len(renderer._skeletons) == 4
+    assert renderer.stats().skeleton_groups == 4
 
 
 def test_shared_views_key_by_value_however_many_there_were() -> None:
@@ -195,7 +195,8 @@ def test_pure_text_filters_are_applied_to_each_customers_value(tmp_path: Path) -
     for person in (customer(first_name="ann", company="a <b>\nc", last_name="o'neil"), customer(first_name="zoë")):
         context = {"customer": view(person)}
         assert renderer.render("m", None, context) == plain.render("m", None, context)
-    assert all(found is not None for group in renderer._skeletons.values() for found in group.values())
+    stats = renderer.stats()
+    assert (stats.skeletons, stats.ordinary_parts) == (3, 0)
 
 
 @settings(max_examples=300)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from referral_automation.config import AppConfig
-from referral_automation.email.sample import sample_moments
-from referral_automation.email.validation import check_templates
+from referral_automation.email.rendering.sample import sample_moments
+from referral_automation.email.rendering.validation import check_templates
 from tests.email.render_support import TEMPLATES, copy_templates, shipped_config
 
 EMAILS = "customer_referral"
@@ -153,7 +153,7 @@ def test_context_file_cannot_shadow_a_variable(tmp_path: Path) -> None:
 
 def test_context_names_are_every_name_build_context_gives() -> None:
     """It keeps the list of reserved names in step with the context itself."""
-    from referral_automation.email.context import CONTEXT_NAMES, build_context
+    from referral_automation.email.rendering.context import CONTEXT_NAMES, build_context
     from tests.email.render_support import CAMPAIGN, campaign, customer, request
 
     context = build_context(

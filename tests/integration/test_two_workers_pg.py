@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 from referral_automation.db.models import Customer, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
-from referral_automation.email.sendgrid_fake import FakeSendGrid
+from referral_automation.email.senders.sendgrid_fake import FakeSendGrid
 from tests.conftest import ROOT, _truncate_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

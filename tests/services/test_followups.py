@@ -14,7 +14,7 @@ from referral_automation.db.session import session_factory
 from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.domain.responses import ResponseKind
 from referral_automation.email.message import EmailSender
-from referral_automation.email.outbox import OutboxSender
+from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.services.responses.record import ResponseInput, record_responses
 from referral_automation.services.sending import follow_ups as followups_service

@@ -12,7 +12,7 @@ from referral_automation.domain import identity
 from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.domain.responses import ResponseKind
 from referral_automation.email.message import OutgoingEmail, SendOutcome
-from referral_automation.email.outbox import OutboxSender
+from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.errors import AmbiguousDeliveryError
 from referral_automation.services.responses.record import ResponseInput, record_responses
 from referral_automation.services.sending import first_asks as send_service

@@ -10,7 +10,7 @@ import pytest
 from referral_automation.db.models import Message
 from referral_automation.db.session import session_factory
 from referral_automation.email.message import OutgoingEmail, SendOutcome
-from referral_automation.email.outbox import OutboxSender
+from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.services.sending.deliver import content_hash
 from referral_automation.services.sending.first_asks import send_batch

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
-from referral_automation.email.outbox import OutboxSender
+from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.services.sending.composer import TemplateComposer
 from referral_automation.services.sending.first_asks import send_due
 from referral_automation.services.sending.follow_ups import send_follow_ups

@@ -12,7 +12,7 @@ from referral_automation.db.bulk import BulkUpdate, bulk_update, insert_rows
 from referral_automation.db.models import Customer, JourneyEvent, Message, Moment, ReferralRequest
 from referral_automation.db.session import session_factory
 from referral_automation.services.sending import store
-from referral_automation.services.sending.claims import Claim, _context
+from referral_automation.services.sending.claims import Claim, read_context
 from tests.services.send_helpers import NOW, Factory, add_customer, add_request, transactions_begun
 
 #: Datetimes the ORM converts: another zone, microseconds, a leap day.
@@ -124,7 +124,7 @@ def test_claimed_context_reads_what_the_orm_reads(factory: Factory) -> None:
         session.execute(update(Moment).where(Moment.id == moment).values(event_seq=None))
     with factory() as session, session.begin():
         claim = Claim()
-        read = {row["id"]: claim.decode(row) for row in _context(session, ids, claim)}
+        read = {row["id"]: claim.decode(row) for row in read_context(session, ids, claim)}
         for request_id in ids:
             request = session.get(ReferralRequest, request_id)
             assert request is not None

@@ -142,7 +142,8 @@ def _best_of_each_draw(worth: FloatArray, rng: np.random.Generator) -> NDArray[n
 
 
 def policy_probabilities(snapshot: PosteriorSnapshot, unpaused: BoolArray, p_best: FloatArray) -> FloatArray:
-    """The policy's own probabilities over the unpaused arms, before the floor and the holdout."""
+    """The policy's own probabilities over the unpaused arms, before the floor and the holdout.
+    ``fixed`` weights that leave every unpaused arm at zero fall back to an even split."""
     settings = snapshot.settings
     if settings.policy == "thompson":
         return p_best

@@ -21,7 +21,7 @@ from referral_automation.db.models import (
 )
 from referral_automation.domain.responses import ResponseKind
 from referral_automation.domain.statuses import MessageStatus, MomentOutcome
-from referral_automation.email.outbox import outbox_file_name
+from referral_automation.email.senders.outbox import outbox_file_name
 
 #: Response kinds shown per arm, in funnel order.
 ARM_KINDS = (

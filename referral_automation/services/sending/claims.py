@@ -83,7 +83,7 @@ class Claim:
         return self
 
     def decode(self, row: dict[str, Any]) -> dict[str, Any]:
-        """``row`` (as ``_context`` read it) with each value as its column's type decodes it, in place."""
+        """``row`` (as ``read_context`` read it) with each value as its column's type decodes it, in place."""
         for name, decode in self.decoders:
             if row[name] is not None:  # NULL stays None whatever the type
                 row[name] = decode(row[name])
@@ -112,7 +112,7 @@ def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, opti
 def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
     """``claim_first_asks`` without building the jobs: the caller does (``build_jobs``) after its commit."""
     claim = Claim()
-    rows = _context(session, _due_first_asks(session, now=now, limit=options.batch_size), claim)
+    rows = read_context(session, _due_first_asks(session, now=now, limit=options.batch_size), claim)
     suppressed = suppressed_addresses(session, [row["email"] for row in rows])
     updates, windows = [], _Windows(now)
     for row in rows:
@@ -175,7 +175,7 @@ def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, opti
 def lease_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
     """``claim_follow_ups`` without building the jobs: the caller does (``build_jobs``) after its commit."""
     claim = Claim()
-    rows = _context(session, _due_follow_ups(session, now=now, limit=options.batch_size), claim)
+    rows = read_context(session, _due_follow_ups(session, now=now, limit=options.batch_size), claim)
     suppressed = suppressed_addresses(session, [row["email"] for row in rows])
     engaged = _engaged(session, [row["id"] for row in rows])
     updates, windows = [], _Windows(now)
@@ -259,7 +259,7 @@ def _leased(
     return row
 
 
-def _context(session: Session, ids: Sequence[str], claim: Claim) -> list[dict[str, Any]]:
+def read_context(session: Session, ids: Sequence[str], claim: Claim) -> list[dict[str, Any]]:
     """Everything a message needs, for the claimed ids: request, customer, moment and its event.
 
     Read through the driver (``db.sql``): SQLAlchemy's rows and result processing cost more

@@ -12,7 +12,7 @@ from referral_automation.config import AppConfig
 from referral_automation.domain.delivery import Job
 from referral_automation.email.compose import RequestView, compose_email
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.render import EmailRenderer
+from referral_automation.email.rendering.renderer import EmailRenderer
 from referral_automation.settings import Settings
 
 

@@ -3,7 +3,7 @@
 The page shows the headers, the HTML part (in a sandboxed iframe: the email's markup cannot
 touch the page) and the text part, so a marketer sees all three before a campaign goes out.
 With a customer id, the customer and their latest moment of the campaign come from the
-database; without one, the sample customer of ``email.sample`` stands in.
+database; without one, the sample customer of ``email.rendering.sample`` stands in.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from referral_automation.domain.facts import CustomerFacts
 from referral_automation.domain.identity import message_id
 from referral_automation.email.compose import compose_email
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.render import EmailRenderer
-from referral_automation.email.sample import (
+from referral_automation.email.rendering.renderer import EmailRenderer
+from referral_automation.email.rendering.sample import (
     SAMPLE_MOMENT_AT,
     SampleMoment,
     sample_customer,

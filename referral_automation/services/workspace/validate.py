@@ -19,7 +19,7 @@ def validate_workspace(settings: Settings) -> AppConfig:
 
 def template_problems(config: AppConfig, settings: Settings) -> list[Problem]:
     """Problems in the email templates the campaigns name (compiled and rendered with a sample)."""
-    from referral_automation.email.validation import check_templates
+    from referral_automation.email.rendering.validation import check_templates
 
     problems: list[Problem] = check_templates(config, settings.templates_dir)
     return problems

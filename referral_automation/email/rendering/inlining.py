@@ -167,7 +167,7 @@ def _tag_sequence(html: str) -> list[str]:
     return [f"{slash}{name.lower()}" for slash, name in TAG_NAME.findall(html) if name.lower() not in IMPLIED_TAGS]
 
 
-def _same_meaning(order: list[int], constructs: list[re.Match[str]]) -> bool:
+def same_meaning(order: list[int], constructs: list[re.Match[str]]) -> bool:
     """Whether constructs in ``order`` mean what they meant in source order.
 
     css-inline may reorder a tag's attributes, and with them the expressions in their values.
@@ -209,7 +209,7 @@ def _restore(inlined: str, source: str, constructs: list[re.Match[str]]) -> Inli
         line += construct.group(0).count("\n")
         position = match.end()
     rest = inlined[position:]
-    if OPEN in rest or CLOSE in rest or not _same_meaning(order, constructs):
+    if OPEN in rest or CLOSE in rest or not same_meaning(order, constructs):
         return None
     parts.append(rest)
     new_lines, old_lines = zip(*sorted(lines), strict=True) if lines else ((), ())

@@ -20,10 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 from referral_automation.config import AppConfig, Campaign
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.compose import compose_email, template_for
-from referral_automation.email.context import CONTEXT_NAMES, RequestView, build_context, incentive_text
 from referral_automation.email.message import OutgoingEmail
-from referral_automation.email.render import CONTEXT_FOLDER, PARTS, TEMPLATE_SUFFIXES, EmailRenderer
-from referral_automation.email.sample import sample_customer, sample_moments, sample_request
+from referral_automation.email.rendering.context import CONTEXT_NAMES, RequestView, build_context, incentive_text
+from referral_automation.email.rendering.renderer import CONTEXT_FOLDER, PARTS, TEMPLATE_SUFFIXES, EmailRenderer
+from referral_automation.email.rendering.sample import sample_customer, sample_moments, sample_request
 from referral_automation.errors import Problem, TemplateError
 
 SAMPLE_BASE_URL = "https://referrals.example.com"

@@ -44,8 +44,8 @@ from tenacity.stop import stop_base
 
 from referral_automation.config import DeliveryConfig, SendGridDelivery
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult
-from referral_automation.email.ratelimit import TokenBucket
-from referral_automation.email.sendgrid_payload import PayloadOptions, build_payload
+from referral_automation.email.senders.ratelimit import TokenBucket
+from referral_automation.email.senders.sendgrid_payload import PayloadOptions, build_payload
 from referral_automation.errors import (
     AmbiguousDeliveryError,
     ConfigError,

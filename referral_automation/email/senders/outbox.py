@@ -123,10 +123,9 @@ def _body(body: str, boundary: str, *, html: bool = False) -> tuple[str, bytes]:
             return ("7bit" if data.isascii() else "8bit"), data
     if html:
         return "base64", _base64_lines(normalised.replace("\n", CRLF).encode("utf-8"))
-    cached = _QP_LINES.get
-    return "quoted-printable", CRLF.join(
-        [cached(line) or (_qp_line(line) if line else "") for line in normalised.split("\n")]
-    ).encode("ascii")
+    return "quoted-printable", CRLF.join([_qp_line(line) if line else "" for line in normalised.split("\n")]).encode(
+        "ascii"
+    )
 
 
 def _base64_lines(data: bytes) -> bytes:
@@ -141,10 +140,6 @@ def _base64_lines(data: bytes) -> bytes:
 
 #: Longest line a 7bit or 8bit part may have (RFC 5322: 998 octets before the CRLF).
 _MAX_LINE = 998
-#: Quoted-printable lines already encoded: most lines of a campaign's emails are the same in every
-#: message (the layout), and encoding them again cost more than rendering them (about 100 µs an email).
-_QP_LINES: dict[str, str] = {}
-_QP_LINES_LIMIT = 5_000
 
 
 def _qp_line(line: str) -> str:
@@ -153,24 +148,7 @@ def _qp_line(line: str) -> str:
     Each hard line break of RFC 2045 starts a fresh line of at most 76 characters, so encoding
     line by line gives what encoding the whole text at once would.
     """
-    encoded = binascii.b2a_qp(line.encode("utf-8"), istext=True).decode("ascii").replace("\n", CRLF)
-    if len(_QP_LINES) >= _QP_LINES_LIMIT:
-        _QP_LINES.clear()
-    _QP_LINES[line] = encoded
-    return encoded
-
-
-_LAST_DATE: list[tuple[datetime, str]] = []
-
-
-def _date_header(date: datetime) -> str:
-    """RFC 5322 date in UTC; a batch's messages mostly share it (the benchmark's clock is fixed)."""
-    last = _LAST_DATE[-1] if _LAST_DATE else None
-    if last is not None and last[0] == date:
-        return last[1]
-    formatted = format_datetime(date.astimezone(UTC))
-    _LAST_DATE[:] = [(date, formatted)]
-    return formatted
+    return binascii.b2a_qp(line.encode("utf-8"), istext=True).decode("ascii").replace("\n", CRLF)
 
 
 def message_id_header(email: OutgoingEmail) -> str:
@@ -190,7 +168,7 @@ def render_eml(email: OutgoingEmail, *, date: datetime) -> bytes:
         headers.append(("Reply-To", format_address(email.reply_to_name, email.reply_to_email)))
     headers += [
         ("Subject", encode_words(_one_line(email.subject))),
-        ("Date", _date_header(date)),
+        ("Date", format_datetime(date.astimezone(UTC))),
         ("Message-ID", message_id_header(email)),
         ("MIME-Version", "1.0"),
     ]

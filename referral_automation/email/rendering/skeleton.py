@@ -43,7 +43,7 @@ from jinja2.environment import TemplateModule
 from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 
-from referral_automation.email.context import (
+from referral_automation.email.rendering.context import (
     CampaignView,
     CustomerView,
     IncentiveView,
@@ -52,14 +52,6 @@ from referral_automation.email.context import (
     PersonView,
     ReferralView,
     RewardView,
-)
-from referral_automation.email.template_functions import (
-    LINE_BREAKS,
-    mailto,
-    mailto_head,
-    quote_text,
-    quote_value,
-    tidy_text,
 )
 
 
@@ -224,71 +216,6 @@ class Skeleton:
                 out.append(escape(value))  # Markup is a str: join takes it as it is
             out.append(literals[n])
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class Introduction:
-    """The ready-to-send introduction of a group: its body as a skeleton, its subject as rendered.
-
-    Its subject is a constant of the group (a subject made of a slot gets no skeleton); its body
-    is tidied per email exactly as an introduction Jinja rendered, and its ``mailto:`` is built
-    from the literals percent-encoded once and the values' own encoding (see ``_mailto``).
-    """
-
-    body: Skeleton
-    subject: str
-    #: The ``mailto:`` up to its body.
-    head: str
-    #: The literals as a ``mailto:`` body encodes them, the first without the line breaks tidying
-    #: strips from its start, the last without those it strips from its end (None: a literal holds
-    #: a line break other than "\n", and every body is encoded the ordinary way).
-    encoded: tuple[str, ...] | None
-    #: How many line breaks start the first literal and end the last.
-    lead: int
-    trail: int
-
-    @classmethod
-    def of(cls, body: Skeleton, subject: str) -> Introduction:
-        literals = list(body.literals)
-        lead = len(literals[0]) - len(literals[0].lstrip("\n"))
-        trail = len(literals[-1]) - len(literals[-1].rstrip("\n"))
-        literals[0] = literals[0][lead:]
-        literals[-1] = literals[-1][: max(0, len(literals[-1]) - trail)]
-        encoded = None
-        if not any(LINE_BREAKS.search(literal.replace("\n", "")) for literal in literals):
-            encoded = tuple("%0D%0A".join([quote_text(line) for line in literal.split("\n")]) for literal in literals)
-        return cls(body, subject, mailto_head(subject), encoded, lead, trail)
-
-    def fill(self, values: Sequence[Any]) -> IntroductionView:
-        pieces = self.body.pieces(values)
-        raw = "".join(pieces)
-        body = tidy_text(raw).rstrip("\n")
-        link = self._mailto(pieces, raw, body)
-        return IntroductionView(subject=self.subject, body=body, mailto=link or mailto(self.subject, body))
-
-    def _mailto(self, pieces: list[str], raw: str, body: str) -> str | None:
-        """``mailto(subject, body)`` from the encoded literals and the printed values, or None.
-
-        Percent-encoding goes character by character, and a ``mailto:`` body is the body's lines
-        encoded and joined by CRLF: so when tidying only stripped line breaks from the ends (the
-        body is the text between them) and no value holds a line break, the body's encoding is
-        the literals' and the values' joined. Encoding whole lines, most of them the same in
-        every email, took 4.6 µs an email; the values alone (a company, a link, a name) ~1.5.
-        """
-        encoded = self.encoded
-        if encoded is None or body != raw[self.lead : len(raw) - self.trail]:
-            return None
-        printed = pieces[1::2]
-        if LINE_BREAKS.search("".join(printed)) is not None:
-            return None
-        out = [self.head, encoded[0]]
-        try:
-            for value, literal in zip(printed, encoded[1:], strict=True):
-                out.append(quote_value(value))
-                out.append(literal)
-        except UnicodeEncodeError:
-            return None  # the ordinary encoding raises its own error
-        return "".join(out)
 
 
 # --------------------------------------------------------------------------- planning

@@ -8,6 +8,7 @@ access is most of the cost of rendering. docs/templates.md is the marketers' cop
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -208,37 +209,49 @@ CONTEXT_NAMES = frozenset(
 )  # fmt: skip
 
 
-SharedViews = tuple[IncentiveView, CampaignView, PersonView, PersonView]
-#: The views every email of one (campaign, incentive, locale) shares, by the campaign object's id.
-_SHARED: dict[tuple[int, str, str, str], tuple[Campaign, SharedViews]] = {}
+#: The views every email of one (campaign, incentive, locale) shares.
+Shared = tuple[IncentiveView, CampaignView, PersonView, PersonView]
 
 
-def _shared_views(campaign_id: str, campaign: Campaign, incentive_id: str, email_locale: str) -> SharedViews:
-    """The same view objects for every email of a group: the renderer keys skeletons by them once.
-
-    Templates cannot change a view (the sandbox is immutable), so sharing them is safe; the
-    campaign object is kept with them, so a new configuration never meets an old view.
-    """
-    key = (id(campaign), campaign_id, incentive_id, email_locale)
-    known = _SHARED.get(key)
-    if known is not None and known[0] is campaign:
-        return known[1]
+def shared_views(campaign_id: str, campaign: Campaign, incentive_id: str, email_locale: str) -> Shared:
+    """The incentive, campaign, sender and reply-to views of an email, built afresh."""
     sender = campaign.sender
     reply_to = campaign.reply_to or sender
-    views = (
+    return (
         incentive_view(campaign.incentive(incentive_id), email_locale),
         CampaignView(campaign_id, campaign.name, campaign.landing_page),
         PersonView(sender.name, sender.email),
         PersonView(reply_to.name, reply_to.email),
     )
-    if len(_SHARED) >= 256:
-        _SHARED.clear()
-    _SHARED[key] = (campaign, views)
-    return views
+
+
+class SharedViews:
+    """``shared_views`` remembered: the same view objects for every email of a group, so the
+    renderer keys skeletons by them once (one per renderer, at most ``limit`` groups).
+
+    Templates cannot change a view (the sandbox is immutable), so sharing them is safe; the
+    campaign object is kept with them, so a new configuration never meets an old view.
+    """
+
+    def __init__(self, *, limit: int = 256) -> None:
+        self.limit = limit
+        self._known: dict[tuple[int, str, str, str], tuple[Campaign, Shared]] = {}
+
+    def __call__(self, campaign_id: str, campaign: Campaign, incentive_id: str, email_locale: str) -> Shared:
+        key = (id(campaign), campaign_id, incentive_id, email_locale)
+        known = self._known.get(key)
+        if known is not None and known[0] is campaign:
+            return known[1]
+        views = shared_views(campaign_id, campaign, incentive_id, email_locale)
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[key] = (campaign, views)
+        return views
 
 
 def build_context(
     *,
+    shared: Callable[[str, Campaign, str, str], Shared] = shared_views,
     campaign_id: str,
     campaign: Campaign,
     request: RequestView,
@@ -251,11 +264,12 @@ def build_context(
 
     ``email_locale`` is the locale of the templates the email renders from ('' for the default
     files): the incentive is told in it, so a German customer who gets the English fallback
-    reads the English incentive too.
+    reads the English incentive too. ``shared`` builds the views every email of a group shares
+    (a renderer's ``SharedViews`` remembers them).
     """
     base = public_base_url.rstrip("/")
     after_days = campaign.follow_ups.after_days
-    incentive, campaign_view, sender, reply_to = _shared_views(campaign_id, campaign, request.incentive, email_locale)
+    incentive, campaign_view, sender, reply_to = shared(campaign_id, campaign, request.incentive, email_locale)
     person = customer_view(customer, request.moment_occurred_at)
     return {
         "customer": person,

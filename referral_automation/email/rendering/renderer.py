@@ -38,15 +38,15 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
-from referral_automation.email import skeleton
-from referral_automation.email.context import VIEW_TYPES, IntroductionView, locale_chain
-from referral_automation.email.inlining import (
+from referral_automation.email.rendering import skeleton
+from referral_automation.email.rendering.context import VIEW_TYPES, IntroductionView, SharedViews, locale_chain
+from referral_automation.email.rendering.functions import MailtoEncoder, nl2br, tidy_text, ucfirst
+from referral_automation.email.rendering.inlining import (
     InlinedSource,
     inline_template_source,
     make_inliner,
     strip_css_comments,
 )
-from referral_automation.email.template_functions import mailto, nl2br, tidy_text, ucfirst
 from referral_automation.errors import Problem, TemplateError
 
 #: The parts of an email, by file suffix.
@@ -68,6 +68,21 @@ _GIVE_UP = 200
 _SKELETON_LIMIT = 2000
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderStats:
+    """What a renderer's fast paths have done so far (tests and benchmarks read it to see them work)."""
+
+    #: Groups of customers whose parts share skeletons.
+    skeleton_groups: int
+    #: Parts rendered over slots once per group, and parts that could not be (rendered every time).
+    skeletons: int
+    ordinary_parts: int
+    #: How often each ``_context/`` file was rendered (not reused from an email before).
+    context_renders: dict[str, int]
+    #: ``_context/`` files whose renderings never repeated, no longer looked up for reuse.
+    context_reuse_given_up: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +245,11 @@ class EmailRenderer:
         self.env = self._sandbox(_Sandbox, loader=_InliningLoader(self))
         self.files = self._list_files()
         self.env.template_names = frozenset(self.files)
-        self.env.globals.update(mailto=mailto, localized=_localized)
+        #: The views emails of one group share (``build_context``), made once.
+        self.shared_views = SharedViews()
+        #: ``mailto()`` for templates and the introduction, remembering the words it has encoded.
+        self.encoder = MailtoEncoder()
+        self.env.globals.update(mailto=self.encoder.mailto, localized=_localized)
         self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
         #: Parts rendered once per group of customers and filled in per email (see ``skeleton``).
         self.skeletons = skeletons
@@ -241,7 +260,6 @@ class EmailRenderer:
         self.skeleton_env.tests = {n: skeleton.guard(f, n) for n, f in self.env.tests.items()}  # type: ignore[arg-type]
         self._planner = skeleton.Planner(self.env.globals)
         self._skeletons: dict[tuple[Any, ...], dict[str, skeleton.Skeleton | None]] = {}
-        self._introductions: dict[tuple[str, tuple[Any, ...]], skeleton.Introduction | None] = {}
         self._skeletal: dict[str, bool] = {}
         self._reads_of_parts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._templates: dict[str, Template] = {}
@@ -253,6 +271,7 @@ class EmailRenderer:
         self._context_values: dict[str, dict[tuple[Any, ...], Any]] = {}
         self._reuse_hits: dict[str, int] = {}
         self._reuse_misses: dict[str, int] = {}
+        self._context_renders: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
@@ -344,10 +363,10 @@ class EmailRenderer:
             reused = self._context_values.setdefault(file, {})
             value = reused.get(key) if key is not None else None
             if value is None:
+                value = self._run(file, variables, as_module=True)
+                self._context_renders[file] = self._context_renders.get(file, 0) + 1
                 if name == INTRODUCTION:
-                    value = self._introduce(file, variables, frozenset(fresh))
-                else:
-                    value = self._run(file, variables, as_module=True)
+                    value = self._introduction(value, file)
                 fresh.append(name)
                 if key is not None:
                     self._keep(file, key, value, reused)
@@ -355,6 +374,17 @@ class EmailRenderer:
                 self._reuse_hits[file] = self._reuse_hits.get(file, 0) + 1
             variables[name] = value
         return frozenset(fresh)
+
+    def stats(self) -> RenderStats:
+        """Counts of what the fast paths did: skeletons built or refused, ``_context/`` files rendered."""
+        built = [found for group in self._skeletons.values() for found in group.values()]
+        return RenderStats(
+            skeleton_groups=len(self._skeletons),
+            skeletons=sum(1 for found in built if found is not None),
+            ordinary_parts=sum(1 for found in built if found is None),
+            context_renders=dict(self._context_renders),
+            context_reuse_given_up=frozenset(file for file, reads in self._context_reads.items() if reads is None),
+        )
 
     def _keep(self, file: str, key: tuple[Any, ...], value: Any, reused: dict[tuple[Any, ...], Any]) -> None:
         misses = self._reuse_misses[file] = self._reuse_misses.get(file, 0) + 1
@@ -420,43 +450,6 @@ class EmailRenderer:
     def _file_text(self, file: str) -> str:
         return Path(self.path_of(file)).read_text(encoding="utf-8")
 
-    def _introduce(self, file: str, variables: dict[str, Any], fresh: frozenset[str]) -> IntroductionView:
-        """This email's introduction: filled into its group's skeleton when there is one, else rendered.
-
-        It reads the referral link, so it is never reused: Jinja rendered it for every email.
-        Planning and filling a skeleton instead composes an email in 62 µs instead of 65.
-        """
-        if self.skeletons:
-            reads = self._part_reads((file,))
-            plan = self._planner.plan(variables, fresh, reads)
-            if plan is not None:
-                key = (file, plan.key)
-                found = self._introductions.get(key, _MISSING)
-                if found is _MISSING:
-                    if len(self._introductions) >= _SKELETON_LIMIT:  # keys holding per-email values never repeat
-                        self._introductions.clear()
-                    found = self._introductions[key] = self._introduction_skeleton(file, plan)
-                if found is not None:
-                    assert isinstance(found, skeleton.Introduction)
-                    return found.fill(plan.values)
-        return self._introduction(self._run(file, variables, as_module=True), file)
-
-    def _introduction_skeleton(self, file: str, plan: skeleton.Plan) -> skeleton.Introduction | None:
-        """The introduction rendered over slots, or None (as ``_skeleton``; also when its subject is no
-        plain text: a subject holding a slot is rendered the ordinary way, a missing one reported so)."""
-        if not self._skeletal_file(file):
-            return None
-        try:
-            template = self.skeleton_env.get_template(file)
-            context = template.new_context(plan.build(), shared=True)
-            body = skeleton.render_skeleton(lambda: self.skeleton_env.concat(template.root_render_func(context)))
-            subject = context.get_exported().get("subject")
-        except Exception:  # see ``_skeleton``
-            return None
-        if not isinstance(subject, str):
-            return None
-        return skeleton.Introduction.of(body, " ".join(str(subject).split()))
-
     def _introduction(self, module: ContextFile, file: str) -> IntroductionView:
         """The introduction's body is what its file prints; ``{% set subject = "…" %}`` gives its subject."""
         subject = getattr(module, "subject", None)
@@ -465,7 +458,7 @@ class EmailRenderer:
             raise TemplateError([Problem(self.path_of(file), None, message)])
         subject = " ".join(str(subject).split())
         body = tidy_text(str(module)).rstrip("\n")
-        return IntroductionView(subject=subject, body=body, mailto=mailto(subject, body))
+        return IntroductionView(subject=subject, body=body, mailto=self.encoder.mailto(subject, body))
 
     def path_of(self, name: str) -> str:
         return str(self.templates_dir / name)
@@ -588,11 +581,6 @@ class EmailRenderer:
                 problems += error.problems
         return problems
 
-    def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
-        """One template file rendered; errors become ``TemplateError`` with path and line."""
-        rendered: str = self._run(name, {**self.env.globals, **variables})
-        return rendered
-
     def _run(self, name: str, variables: dict[str, Any], *, as_module: bool = False) -> Any:
         """Render ``name`` with ``variables`` (globals included: they are shared, not copied again)."""
         template = self._templates.get(name)
@@ -647,6 +635,7 @@ def _walk(tb: TracebackType | None) -> Iterator[tuple[Any, int]]:
         tb = tb.tb_next
 
 
+#: Jinja's names of internal types, as a marketer reads them.
 READABLE_TYPES = {"'template_module'": "the imported template", "'context_file'": "the _context file"}
 _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
 
@@ -656,10 +645,7 @@ def describe(error: BaseException) -> str:
     message = str(error)
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
-        for internal, readable in (
-            ("'template_module'", "the imported template"),
-            ("'context_file'", "the _context file"),
-        ):
+        for internal, readable in READABLE_TYPES.items():
             named = named.replace(internal, readable)
         return f"undefined: {named}"
     if isinstance(error, SecurityError):

@@ -14,11 +14,11 @@ def make_sender(settings: Settings, delivery: DeliveryConfig | None = None) -> E
     ``delivery`` is the loaded ``delivery.yaml`` (``AppConfig.delivery``); without it the file is read.
     """
     if settings.email_backend == "outbox":
-        from referral_automation.email.outbox import OutboxSender
+        from referral_automation.email.senders.outbox import OutboxSender
 
         return OutboxSender(settings.outbox_dir)
     if settings.email_backend == "sendgrid":
-        from referral_automation.email.sendgrid import SendGridSender
+        from referral_automation.email.senders.sendgrid import SendGridSender
 
         return SendGridSender.from_settings(settings, delivery or load_delivery_config(settings.config_dir))
     raise ConfigError(
