@@ -1,0 +1,291 @@
+"""The multi-armed test: regret of the bandit against baselines in simulated worlds, and its speed.
+
+    python benchmarks/bandit.py                      # 100 seeds, three worlds, two processes (a few minutes)
+    python benchmarks/bandit.py --seeds 20           # a quick look
+    python benchmarks/bandit.py --processes 1 --no-micro
+
+Every run goes through ``services.bandit.simulator``: the real refresh and pick, day by day, in
+a world of 3 messages × 2 incentives (``simulator.WORLDS``, shared with the tests), 20,000 sends
+at 500 a day, conversions arriving after an exponential delay of 3 days on average. Regret is in
+expected value (the best arm's expected profit minus the chosen arm's, per send); "gap captured"
+is (profit of the policy - profit of uniform) / (profit of always-best - profit of uniform),
+from the mean regrets over the seeds. Each seed's world randomness is shared by all policies.
+
+The micro-benchmarks time one pick (6 and 100 arms) and the pure refresh of 100 arms from the
+aggregate counts of 1,000,000 recorded sends (rows to histories, posteriors, allocation); the
+database query in front of it is not part of this figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console
+from rich.table import Table
+
+from referral_automation.domain.bandit import (
+    AgeRow,
+    BanditArm,
+    BanditSettings,
+    allocate,
+    histories_from_rows,
+    posterior_snapshot,
+    refresh,
+    summarize,
+)
+from referral_automation.services.bandit.simulator import WORLDS, benchmark_world, run_policy
+
+SENDS, PER_DAY, DELAY_DAYS = 20_000, 500, 3.0
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A line of a world's table: a simulator policy with its options."""
+
+    label: str
+    policy: str
+    explore_sends: int | None = None
+
+
+CONTENDERS = [
+    Contender("thompson (profit, delay-corrected)", "thompson"),
+    Contender("uniform", "uniform"),
+    Contender("test-then-commit, 20 % explore", "test_then_commit", SENDS // 5),
+    Contender("test-then-commit, 30 % explore", "test_then_commit", SENDS * 3 // 10),
+    Contender("thompson on conversion", "thompson_conversion"),
+    Contender("thompson, pending as failure", "pending_as_failure"),
+    Contender("thompson, fixed 7-day window", "fixed_window_7d"),
+]
+
+Job = tuple[str, str, int | None, float, int]
+
+
+def run_job(job: Job) -> tuple[float, float]:
+    """One simulation in a worker: (regret, realised profit)."""
+    world, policy, explore, delay, seed = job
+    arms = benchmark_world(world, delay_days=delay)
+    run = run_policy(arms, sends=SENDS, seed=seed, policy=policy, per_day=PER_DAY, explore_sends=explore)
+    return run.regret, run.profit
+
+
+def simulate_all(seeds: int, processes: int) -> dict[tuple[str, str, float], np.ndarray]:
+    """Regret and profit per seed for every world × contender (3-day delay) and the delay study (0 and 7 days)."""
+    keys: list[tuple[str, Contender, float]] = [(w, c, DELAY_DAYS) for w in WORLDS for c in CONTENDERS]
+    keys += [(w, CONTENDERS[0], d) for w in WORLDS for d in (0.0, 7.0)]
+    jobs = [(w, c.policy, c.explore_sends, d, s) for w, c, d in keys for s in range(seeds)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(processes) as pool:
+        results = list(pool.map(run_job, jobs, chunksize=8))
+    console.print(f"{len(jobs):,} simulations in {time.perf_counter() - started:,.0f} s", style="dim")
+    out = {}
+    for n, (world, contender, delay) in enumerate(keys):
+        out[(world, contender.label, delay)] = np.array(results[n * seeds : (n + 1) * seeds])
+    return out
+
+
+def world_table(world: str, runs: dict[tuple[str, str, float], np.ndarray]) -> Table:
+    arms = benchmark_world(world)
+    best, converts = max(arms, key=lambda a: a.profit), max(arms, key=lambda a: a.rate)
+    title = (
+        f"{world}: rates {min(a.rate for a in arms):.0%}-{max(a.rate for a in arms):.0%}, most profitable "
+        f"{best.name} ({best.profit:.2f}/send), best converter {converts.name} ({converts.profit:.2f}/send)"
+    )
+    table = Table(title=title, title_justify="left")
+    for name in ("policy", "mean regret", "p90 regret", "p90/mean", "gap captured", "realised profit"):
+        table.add_column(name, justify="left" if name == "policy" else "right")
+    uniform = runs[(world, "uniform", DELAY_DAYS)][:, 0].mean()
+    for contender in CONTENDERS:
+        regret, profit = runs[(world, contender.label, DELAY_DAYS)].T
+        mean, p90 = regret.mean(), float(np.quantile(regret, 0.9))
+        table.add_row(
+            contender.label,
+            f"{mean:,.0f}",
+            f"{p90:,.0f}",
+            f"{p90 / mean:.2f}",
+            f"{1 - mean / uniform:.1%}",
+            f"{profit.mean():,.0f}",
+        )
+    return table
+
+
+def delay_table(runs: dict[tuple[str, str, float], np.ndarray]) -> Table:
+    table = Table(title="thompson's regret by mean conversion delay", title_justify="left")
+    for name in ("world", "no delay", "3 days", "7 days", "7 days / none", "pending as failure / corrected",
+                 "7-day window / corrected"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "world" else "right")
+    label = CONTENDERS[0].label
+    for world in WORLDS:
+        none, three, seven = (runs[(world, label, d)][:, 0].mean() for d in (0.0, DELAY_DAYS, 7.0))
+        pending = runs[(world, "thompson, pending as failure", DELAY_DAYS)][:, 0].mean()
+        window = runs[(world, "thompson, fixed 7-day window", DELAY_DAYS)][:, 0].mean()
+        table.add_row(
+            world,
+            f"{none:,.0f}",
+            f"{three:,.0f}",
+            f"{seven:,.0f}",
+            f"{seven / none:.2f}",
+            f"{pending / three:.2f}",
+            f"{window / three:.2f}",
+        )
+    return table
+
+
+# --------------------------------------------------------------------------- micro-benchmarks
+def _arms(count: int) -> list[BanditArm]:
+    return [BanditArm(f"m{k // 2}", f"i{k % 2}", cost=10.0 + 40.0 * (k % 2)) for k in range(count)]
+
+
+def _rows(arms: list[BanditArm], sends: int, seed: int = 7) -> list[AgeRow]:
+    """The refresh query's rows for ``sends`` recorded sends spread over 91 days of age."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arm in arms:
+        per_age = rng.multinomial(sends // len(arms), np.full(91, 1 / 91))
+        rate = rng.uniform(0.02, 0.13)
+        seen = rng.binomial(per_age, rate * (1 - np.exp(-(np.arange(91) + 0.5) / 3.0)))
+        for age in range(91):
+            count = int(seen[age])
+            rows.append(AgeRow(arm.variant, arm.incentive, age, int(per_age[age]), count, 3.0 * count, 100.0 * count))
+    return rows
+
+
+def best_of(function: Callable[[], object], repeat: int = 5) -> float:
+    """The fastest of ``repeat`` calls, in seconds."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def micro() -> dict[str, float]:
+    """µs per pick (6 and 100 arms) and ms per stage of the pure refresh of 100 arms, 1,000,000 sends."""
+    figures = {}
+    for count in (6, 100):
+        arms = _arms(count)
+        allocation = refresh(arms, histories_from_rows(_rows(arms, 1_000_000)), BanditSettings())
+        loops = 200_000
+        namespace = {"pick": allocation.pick, "rng": random.Random(1)}
+        figures[f"pick_{count}"] = min(timeit.repeat("pick(rng)", globals=namespace, number=loops, repeat=5)) / loops
+    arms = _arms(100)
+    rows = _rows(arms, 1_000_000)
+    histories = histories_from_rows(rows)
+    settings = BanditSettings()
+    snapshot = posterior_snapshot(arms, histories, settings)
+    figures["rows"] = float(len(rows))
+    figures["histories"] = best_of(lambda: histories_from_rows(rows))
+    figures["posteriors"] = best_of(lambda: posterior_snapshot(arms, histories, settings))
+    figures["allocation"] = best_of(lambda: refresh(arms, histories, settings, np.random.default_rng(1)))
+    figures["allocation"] -= figures["posteriors"]
+    figures["refresh"] = best_of(lambda: refresh(arms, histories_from_rows(rows), settings))
+    allocation = allocate(snapshot, np.random.default_rng(snapshot.seed()))
+    figures["summary"] = best_of(lambda: summarize(allocation))
+    return figures
+
+
+def micro_table(figures: dict[str, float]) -> Table:
+    table = Table(title="speed (pure code, one core)", title_justify="left")
+    table.add_column("operation")
+    table.add_column("time", justify="right")
+    lines = [
+        ("pick an arm, 6 arms", f"{figures['pick_6'] * 1e6:.2f} µs"),
+        ("pick an arm, 100 arms", f"{figures['pick_100'] * 1e6:.2f} µs"),
+        (f"rows → histories ({figures['rows']:,.0f} rows: 100 arms × 91 days)", f"{figures['histories'] * 1e3:.1f} ms"),
+        ("posteriors (delay estimate, effective sends, prior)", f"{figures['posteriors'] * 1e3:.1f} ms"),
+        ("allocation (10,000 Monte Carlo draws, floor, holdout, alias)", f"{figures['allocation'] * 1e3:.1f} ms"),
+        ("refresh: 100 arms, 1,000,000 sends, all of the above", f"{figures['refresh'] * 1e3:.1f} ms"),
+        ("report lines with 95 % intervals, 100 arms", f"{figures['summary'] * 1e3:.1f} ms"),
+    ]
+    for line in lines:
+        table.add_row(*line)
+    return table
+
+
+# --------------------------------------------------------------------------- targets
+def targets(runs: dict[tuple[str, str, float], np.ndarray], figures: dict[str, float] | None) -> Table:
+    table = Table(title="targets (issue 15)", title_justify="left")
+    for name in ("target", "figure", "verdict"):
+        table.add_column(name, justify="left" if name != "figure" else "right")
+    label = CONTENDERS[0].label
+
+    def regret(world: str, contender: str, delay: float = DELAY_DAYS) -> np.ndarray:
+        return runs[(world, contender, delay)][:, 0]
+
+    def row(target: str, figure: str, ok: bool) -> None:
+        table.add_row(target, figure, "[green]PASS[/]" if ok else "[red]FAIL[/]")
+
+    for world, floor in (("spread", 0.8), ("low", 0.5)):
+        captured = 1 - regret(world, label).mean() / regret(world, "uniform").mean()
+        row(f"{world}: gap captured ≥ {floor:.0%}", f"{captured:.1%}", captured >= floor)
+    for world in WORLDS:
+        ratio = float(np.quantile(regret(world, label), 0.9) / regret(world, label).mean())
+        row(f"{world}: p90 regret ≤ 1.5 × mean", f"{ratio:.2f}", ratio <= 1.5)
+    for world in WORLDS:
+        ratio = regret(world, label, 7.0).mean() / regret(world, label, 0.0).mean()
+        row(f"{world}: regret, 7-day delay ≤ 1.4 × no delay", f"{ratio:.2f}", ratio <= 1.4)
+    for world in WORLDS:
+        ours = regret(world, label).mean()
+        others = {c.label: regret(world, c.label).mean() for c in CONTENDERS[1:5]}
+        worst = max(ours / value for value in others.values())
+        row(f"{world}: beats uniform, test-then-commit (both), thompson on conversion", f"{worst:.2f} ×", worst < 1)
+    if figures is not None:
+        for count in (6, 100):
+            micro_s = figures[f"pick_{count}"] * 1e6
+            row(f"pick ≤ 10 µs, {count} arms", f"{micro_s:.2f} µs", micro_s <= 10)
+        seconds = figures["refresh"]
+        row("refresh ≤ 1 s, 100 arms, 1,000,000 sends (pure part)", f"{seconds:.3f} s", seconds <= 1)
+    return table
+
+
+def machine() -> str:
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {load} at start ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=100, help="simulations per world and policy (default 100)")
+    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--no-micro", action="store_true", help="skip the timing of picks and refreshes")
+    args = parser.parse_args()
+    console.print(machine())
+    settings = BanditSettings()
+    console.print(
+        f"{SENDS:,} sends at {PER_DAY} a day, mean delay {DELAY_DAYS:g} days, {args.seeds} seeds; the product's "
+        f"defaults: holdout {settings.holdout:g}, floor {settings.min_share:g} until {settings.min_settled:g} settled "
+        f"sends, prior {settings.prior_sends or 'estimated'} pseudo-sends (within {settings.min_prior_sends:g}-"
+        f"{settings.max_prior_sends:g}), {settings.draws:,} draws",
+        style="dim",
+    )
+    figures = None if args.no_micro else micro()  # first, while the machine is quiet
+    runs = simulate_all(args.seeds, args.processes)
+    for world in WORLDS:
+        console.print(world_table(world, runs))
+    console.print(delay_table(runs))
+    if figures is not None:
+        console.print(micro_table(figures))
+    console.print(targets(runs, figures))
+
+
+if __name__ == "__main__":
+    main()
