@@ -57,6 +57,14 @@ class SimArm:
     cost: float
     delay_days: float = 3.0
 
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("an arm needs a name")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"{self.name}: rate must be a probability, got {self.rate}")
+        if self.cost < 0 or self.delay_days < 0:
+            raise ValueError(f"{self.name}: cost and delay_days must not be negative")
+
     @property
     def profit(self) -> float:
         """Expected profit per send."""
