@@ -20,11 +20,12 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from referral_automation.db.models import Base  # noqa: E402
+from referral_automation.db.session import session_factory  # noqa: E402
+from tests.support import ROOT  # noqa: E402
+from tests.support.databases import schema_url, truncate_postgres  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("REFERRAL_TEST_POSTGRES_URL")
 
 
@@ -42,13 +43,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _schema_url(base: str, schema: str) -> str:
-    url = make_url(base)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL schema for this test session (dropped at the end)."""
@@ -58,23 +52,15 @@ def postgres_schema_url() -> Iterator[str]:
     from referral_automation.db.session import get_engine
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = get_engine(_schema_url(POSTGRES_URL, "public"))
+    admin = get_engine(schema_url(POSTGRES_URL, "public"))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _schema_url(POSTGRES_URL, schema)
+    url = schema_url(POSTGRES_URL, schema)
     upgrade_to_head(url)
     yield url
     get_engine(url).dispose()
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-def _truncate_postgres(url: str) -> None:
-    from referral_automation.db.session import get_engine
-
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with get_engine(url).begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -85,7 +71,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_schema_url")
-    _truncate_postgres(url)
+    truncate_postgres(url)
     return url
 
 
@@ -107,3 +93,9 @@ def config_dir() -> Path:
 def templates_dir() -> Path:
     """The templates as shipped."""
     return ROOT / "templates" / "email"
+
+
+@pytest.fixture
+def factory(db_url: str) -> sessionmaker[Session]:
+    """Sessions of ``db_url``'s database (each test's own, on SQLite and on PostgreSQL)."""
+    return session_factory(db_url)

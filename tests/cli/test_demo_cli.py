@@ -10,17 +10,11 @@ from typer.testing import CliRunner, Result
 from referral_automation.cli import app
 from referral_automation.db.session import session_factory
 from referral_automation.services.demo.summary import summarise
-
-NOW = "2026-03-03T08:00:00Z"  # a Tuesday morning in Europe
+from tests.support.demo import NOW, counts
 
 
 def demo(*args: str) -> Result:
     return CliRunner().invoke(app, ["demo", *args], env={"COLUMNS": "120"})
-
-
-def counts(output: str) -> list[str]:
-    """The summary's table rows, without file paths (which differ between workspaces)."""
-    return [line for line in output.splitlines() if line.startswith("│") and "/" not in line.split("│")[1]]
 
 
 def test_demo_builds_a_workspace_and_summarises(tmp_path: Path) -> None:
@@ -79,7 +73,7 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_database_with_customers(tmp_path: Path, sqlite_url: str) -> None:
     """It runs on another database only when that database is empty."""
-    from tests.services.send_helpers import add_customer
+    from tests.support.send import add_customer
 
     add_customer(session_factory(sqlite_url), "someone")
     result = demo("--workspace", str(tmp_path / "demo"), "--database-url", sqlite_url, "--direct", "--now", NOW)

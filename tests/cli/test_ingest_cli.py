@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-03-04T10:00:00Z"
 CUSTOMERS = "customer_id,email,marketing_opt_in\nc1,ada@example.com,yes\nc2,bob@example.com,no\n"
 
@@ -30,21 +30,6 @@ def event(event_id: str, **changes: object) -> str:
         "properties": {"score": 10},
     }
     return orjson.dumps({**line, **changes}).decode()
-
-
-@pytest.fixture
-def customers_file(tmp_path: Path) -> Path:
-    path = tmp_path / "customers.csv"
-    path.write_text(CUSTOMERS)
-    return path
-
-
-@pytest.fixture
-def workspace(db_url: str, customers_file: Path) -> str:
-    """A database with customers c1 and c2, ingested through the CLI."""
-    result = run(db_url, "customers", str(customers_file))
-    assert result.exit_code == 0, result.output
-    return db_url
 
 
 def test_customers_are_ingested_with_a_summary(sqlite_url: str, customers_file: Path) -> None:

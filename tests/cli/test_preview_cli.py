@@ -10,10 +10,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
-from tests.factories import add_customer, add_request, sessions
-from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
+from tests.support import ROOT
+from tests.support.factories import add_customer, add_request, sessions
 
-ROOT = Path(__file__).resolve().parents[2]
 ENV = {
     "REFERRAL_TEMPLATES_DIR": str(ROOT / "templates" / "email"),
     "REFERRAL_PUBLIC_BASE_URL": "https://refer.example.com",

@@ -7,35 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
-from referral_automation.cli import approvals as approvals_cli
-from referral_automation.cli import requests as requests_cli
 from referral_automation.services.inspection.requests import REQUEST_STATUSES
-from tests.factories import NOW, add_customer, add_decision, add_request, sessions
-from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
+from tests.support.factories import NOW, add_decision, add_request
 
 PROMISED = {"id", "customer_id", "campaign", "status", "variant", "incentive", "code", "scheduled_for", "sent_at",
             "followups_sent", "approval_required", "approval_reason", "decisions"}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A wide console, so table cells are not folded in the middle of what the tests look for
-    (pytest-xdist sets COLUMNS=80, and the shared console reads it once)."""
-    for module in (approvals_cli, requests_cli):
-        monkeypatch.setattr(module, "console", Console(width=300, highlight=False, soft_wrap=True))
-
-
-@pytest.fixture
-def factory(db_url: str) -> sessionmaker[Session]:
-    factory = sessions(db_url)
-    add_customer(factory, "c1")
-    add_customer(factory, "c2")
-    return factory
 
 
 def run(db_url: str, *args: str) -> Result:

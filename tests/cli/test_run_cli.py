@@ -15,13 +15,12 @@ from typer.testing import CliRunner, Result
 from referral_automation.cli import app, flow_runner
 from referral_automation.db.models import ReferralRequest
 from referral_automation.db.session import session_factory
-from tests.detect_factories import (
+from tests.support.detect_factories import (
     NOW,
     ROOT,
     add_customer,
     add_event,
     rows,
-    sqlite_template,  # noqa: F401  (fixture override)
 )
 
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner, Result
 from referral_automation.cli import app
 from referral_automation.db.models import Response, Suppression
 from referral_automation.db.session import session_factory
-from tests.factories import sqlite_template as sqlite_template  # WAL-safe copy of the schema
 
 
 def event(n: int, name: str = "delivered", **fields: Any) -> dict[str, Any]:

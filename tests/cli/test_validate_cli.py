@@ -8,9 +8,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
-from tests.config.test_config import line_of, write_config
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.config import line_of, write_config
 
 
 def validate(config_dir: Path) -> Result:

@@ -9,8 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 
 def validate(templates: Path) -> Result:

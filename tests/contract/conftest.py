@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 SPEC = ROOT.parent / "shared" / "sendgrid" / "tsg_mail_v3.patched.json"
 PRISM_DIR = ROOT / ".tools" / "prism"
 PRISM = PRISM_DIR / "node_modules" / ".bin" / "prism"

@@ -6,7 +6,7 @@ import pytest
 
 from referral_automation.email.senders.sendgrid import SendGridSender
 from referral_automation.errors import PermanentDeliveryError
-from tests.email.sendgrid_helpers import fast_sender, sample_email
+from tests.support.sendgrid import fast_sender, sample_email
 
 pytestmark = pytest.mark.xdist_group("prism")  # one Prism per session, on one worker
 

@@ -13,7 +13,7 @@ from referral_automation.db.migrate import alembic_config, upgrade_to_head
 from referral_automation.db.models import Base, Message, ReferralRequest
 from referral_automation.db.session import get_engine, session_factory
 from referral_automation.domain.statuses import Decision, MessageStatus, RequestStatus
-from tests.factories import NOW, add_customer, add_decision, add_request
+from tests.support.factories import NOW, add_customer, add_decision, add_request
 
 
 def test_the_migrated_schema_matches_the_models(db_url: str) -> None:

@@ -15,17 +15,15 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import Customer, JourneyEvent, Moment, ReferralRequest
-from referral_automation.db.session import session_factory
 from referral_automation.db.shared import customer_facts
 from referral_automation.db.sql import from_json, from_sqlite_timestamp, sqlite_timestamp
 from referral_automation.db.types import UTCDateTime
 from referral_automation.domain.facts import CustomerFacts, EventFacts
 from referral_automation.services.detection import store as repo
-from tests.detect_factories import (
+from tests.support.detect_factories import (
     NOW,
     add_customer,
     add_event,
-    sqlite_template,  # noqa: F401  (fixture override)
     suppress,
 )
 
@@ -39,15 +37,8 @@ TIMES = [
 SQLITE = sqlite.dialect()
 
 
-@pytest.fixture
-def db(db_url: str) -> sessionmaker[Session]:
-    factory = session_factory(db_url)
-    add_customer(factory, "ada")
-    return factory
-
-
-def raw(db: sessionmaker[Session], sql: str) -> list[tuple[Any, ...]]:
-    with db() as session:
+def raw(factory: sessionmaker[Session], sql: str) -> list[tuple[Any, ...]]:
+    with factory() as session:
         return [tuple(row) for row in session.execute(text(sql))]
 
 
@@ -113,29 +104,29 @@ def moment_row(moment_id: str, at: datetime, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("at", TIMES)
-def test_moments_are_stored_as_sqlalchemy_stores_them(db: sessionmaker[Session], at: datetime) -> None:
+def test_moments_are_stored_as_sqlalchemy_stores_them(factory: sessionmaker[Session], at: datetime) -> None:
     """It stores a moment's columns in the very representation a SQLAlchemy insert gives them."""
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         inserted = repo.count_new_moments(session, [moment_row("driver", at), moment_row("driver", at)])
         session.execute(Moment.__table__.insert(), moment_row("sqlalchemy", at))
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         again = repo.count_new_moments(session, [moment_row("driver", at, outcome="candidate")])
 
-    driver, typed = (raw(db, f"SELECT * FROM moments WHERE id = '{key}'")[0] for key in ("driver", "sqlalchemy"))
+    driver, typed = (raw(factory, f"SELECT * FROM moments WHERE id = '{key}'")[0] for key in ("driver", "sqlalchemy"))
     assert (inserted, again) == (1, 0)
     assert driver[1:3] + driver[4:] == typed[1:3] + typed[4:]
 
 
-def test_only_candidates_are_decided(db: sessionmaker[Session]) -> None:
+def test_only_candidates_are_decided(factory: sessionmaker[Session]) -> None:
     """It records an outcome on a candidate moment and leaves a decided one alone."""
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         repo.count_new_moments(
             session, [moment_row("open", NOW, outcome="candidate"), moment_row("done", NOW, outcome="requested")]
         )
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         repo.decide_moments(session, [("open", "blocked", "tenure", "too new"), ("done", "blocked", "tenure", "x")])
 
-    assert raw(db, "SELECT id, outcome, blocked_by, reason FROM moments ORDER BY id") == [
+    assert raw(factory, "SELECT id, outcome, blocked_by, reason FROM moments ORDER BY id") == [
         ("done", "requested", "staleness", moment_row("done", NOW)["reason"]),
         ("open", "blocked", "tenure", "too new"),
     ]
@@ -162,21 +153,23 @@ def request_row(request_id: str, moment_id: str, **changes: Any) -> dict[str, An
     }
 
 
-def test_requests_are_stored_as_the_orm_stores_them(db: sessionmaker[Session]) -> None:
+def test_requests_are_stored_as_the_orm_stores_them(factory: sessionmaker[Session]) -> None:
     """It stores a request (defaults included) as the ORM does, and reports only the rows it inserted."""
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         repo.count_new_moments(session, [moment_row(key, NOW) for key in ("m1", "m2", "m3")])
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         inserted = repo.insert_requests(session, [request_row("driver", "m1"), request_row("plain", "m3")])
         session.add(ReferralRequest(**request_row("orm", "m2")))
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         again = repo.insert_requests(session, [request_row("driver", "m1", code="other", unsubscribe_token="other")])
 
     columns = "customer_id, campaign, variant, incentive, status, approval_required, approval_reason, " + ", ".join(
         c.name for c in ReferralRequest.__table__.columns if c.name not in request_row("x", "y")
     )
-    rows = {key: raw(db, f"SELECT {columns} FROM referral_requests WHERE id = '{key}'") for key in ("driver", "orm")}
-    times = raw(db, "SELECT approval_expires_at, scheduled_for, created_at FROM referral_requests ORDER BY id")
+    rows = {
+        key: raw(factory, f"SELECT {columns} FROM referral_requests WHERE id = '{key}'") for key in ("driver", "orm")
+    }
+    times = raw(factory, "SELECT approval_expires_at, scheduled_for, created_at FROM referral_requests ORDER BY id")
     assert sorted(inserted) == [("driver", "pending_approval"), ("plain", "pending_approval")]
     assert again == []
     assert rows["driver"] == rows["orm"]
@@ -192,19 +185,19 @@ PROPERTIES = [
 ]
 
 
-def typed_events(db: sessionmaker[Session]) -> dict[str, JourneyEvent]:
-    with db() as session:
+def typed_events(factory: sessionmaker[Session]) -> dict[str, JourneyEvent]:
+    with factory() as session:
         return {e.event_id: e for e in session.scalars(select(JourneyEvent))}
 
 
-def test_events_read_through_the_driver_are_the_orm_values(db: sessionmaker[Session]) -> None:
+def test_events_read_through_the_driver_are_the_orm_values(factory: sessionmaker[Session]) -> None:
     """It reads event times (aware UTC) and properties (JSON) exactly as the ORM reads them."""
     for index, (at, properties) in enumerate(zip(TIMES, PROPERTIES * 2, strict=False)):
-        add_event(db, "ada", "nps_submitted", at=at, event_id=f"e{index}", **properties)
-    add_event(db, "ada", "page_viewed", at=NOW, event_id="other")
-    orm = typed_events(db)
+        add_event(factory, "ada", "nps_submitted", at=at, event_id=f"e{index}", **properties)
+    add_event(factory, "ada", "page_viewed", at=NOW, event_id="other")
+    orm = typed_events(factory)
 
-    with db() as session:
+    with factory() as session:
         scanned = [
             EventFacts(event_id, customer_id, kind, at, properties, seq)
             for seq, event_id, customer_id, kind, at, properties in repo.event_rows(
@@ -228,12 +221,12 @@ def test_events_read_through_the_driver_are_the_orm_values(db: sessionmaker[Sess
     ]
 
 
-def test_customers_read_through_the_driver_are_the_orm_values(db: sessionmaker[Session]) -> None:
+def test_customers_read_through_the_driver_are_the_orm_values(factory: sessionmaker[Session]) -> None:
     """It reads money as the column's Decimal, the opt-in as a bool, times as aware UTC, suppression by any case."""
-    add_customer(db, "bob", lifetime_value=90000, opt_in=False, tenure_days=None, email="Bob@Example.com")
-    add_customer(db, "cyd", lifetime_value=0)
-    suppress(db, "bob@example.com")
-    with db() as session:
+    add_customer(factory, "bob", lifetime_value=90000, opt_in=False, tenure_days=None, email="Bob@Example.com")
+    add_customer(factory, "cyd", lifetime_value=0)
+    suppress(factory, "bob@example.com")
+    with factory() as session:
         orm = {c.customer_id: c for c in session.scalars(select(Customer))}
         found = customer_facts(session, {"ada", "bob", "cyd", "nobody"})
 
@@ -251,10 +244,10 @@ def test_customers_read_through_the_driver_are_the_orm_values(db: sessionmaker[S
     assert isinstance(found["cyd"].lifetime_value, Decimal)
 
 
-def test_a_batch_is_the_first_events_after_the_watermark_whatever_the_gaps(db: sessionmaker[Session]) -> None:
+def test_a_batch_is_the_first_events_after_the_watermark_whatever_the_gaps(factory: sessionmaker[Session]) -> None:
     """It counts the first events after the watermark and finds the last, with seq gaps anywhere."""
     seqs = [1, 2, 3, 7, 8, 20, 21, 22, 23, 24, 90, 91, 300]
-    with db() as session, session.begin():
+    with factory() as session, session.begin():
         for seq in seqs:
             session.execute(
                 JourneyEvent.__table__.insert(),
@@ -262,7 +255,7 @@ def test_a_batch_is_the_first_events_after_the_watermark_whatever_the_gaps(db: s
                  "properties": {}, "ingested_at": NOW},
             )  # fmt: skip
 
-    with db() as session:
+    with factory() as session:
         for after in (0, 1, 3, 5, 8, 24, 91, 300):
             for upto in (3, 22, 91, 299, 300, 1000):
                 for limit in (1, 2, 3, 5, 100):

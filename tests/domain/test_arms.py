@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
-import pytest
-
-from referral_automation.config import Campaign, load_config
+from referral_automation.config import Campaign
 from referral_automation.domain.arms import Arm, seeded_rng, uniform_arm
 from referral_automation.domain.identity import request_id
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def campaign() -> Campaign:
-    return load_config(ROOT / "config").campaign("customer_referral")
 
 
 def test_the_same_seed_gives_the_same_arm(campaign: Campaign) -> None:

@@ -10,7 +10,7 @@ import pytest
 from referral_automation.email.compose import template_for
 from referral_automation.email.rendering.context import moment_kind
 from referral_automation.email.rendering.validation import missing_parts
-from tests.email.render_support import BASE_URL, campaign, compose, customer
+from tests.support.render import BASE_URL, campaign, compose, customer
 
 REFERRAL_LINK = f"{BASE_URL}/r/Xy7-kQ2_pL9m"
 UNSUBSCRIBE_LINK = f"{BASE_URL}/u/unsub-Tok3n_abc"
@@ -50,7 +50,7 @@ def test_headers_and_addresses() -> None:
 def test_base_url_with_trailing_slash() -> None:
     """It builds links without a double slash whatever the configured base URL ends with."""
     from referral_automation.email.compose import compose_email
-    from tests.email.render_support import CAMPAIGN, request, shipped_renderer
+    from tests.support.render import CAMPAIGN, request, shipped_renderer
 
     email = compose_email(
         renderer=shipped_renderer(),
@@ -82,7 +82,7 @@ def test_follow_ups_are_shorter_and_refer_to_the_first_email() -> None:
 def test_follow_up_context_knows_the_first_subject(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """It gives follow-up templates the subject the first email had."""
     from referral_automation.email.rendering.renderer import EmailRenderer
-    from tests.email.render_support import copy_templates
+    from tests.support.render import copy_templates
 
     templates = copy_templates(tmp_path)
     (templates / "customer_referral" / "follow_up.subject").write_text("Re: {{ first_subject }}", encoding="utf-8")
@@ -162,7 +162,7 @@ def test_single_sided_incentive_introduction_offers_no_referee_reward() -> None:
 def test_first_sent_at_is_available_to_follow_ups() -> None:
     """It hands follow-up templates the time the first email went out."""
     from referral_automation.email.rendering.context import build_context
-    from tests.email.render_support import CAMPAIGN, request
+    from tests.support.render import CAMPAIGN, request
 
     context = build_context(
         campaign_id=CAMPAIGN,

@@ -15,35 +15,20 @@ from sqlalchemy.exc import OperationalError
 from referral_automation.cli import flow_runner
 from referral_automation.db.models import ReferralRequest
 from referral_automation.db.session import session_factory
-from tests.detect_factories import (
+from tests.support.detect_factories import (
     NOW,
     ROOT,
-    add_customer,
-    add_event,
     rows,
-    sqlite_template,  # noqa: F401  (fixture override)
 )
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def workspace(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A SQLite database with two promoters and one passive, reached by the flow through REFERRAL_* settings."""
-    factory = session_factory(sqlite_url)
-    for customer_id, score in (("ada", 10), ("bob", 9), ("cyd", 7)):
-        add_customer(factory, customer_id)
-        add_event(factory, customer_id, "nps_submitted", at=NOW - HOUR, score=score)
-    monkeypatch.setenv("REFERRAL_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("REFERRAL_CONFIG_DIR", str(ROOT / "config"))
-    return sqlite_url
 
 
 @pytest.mark.parametrize("batch_size", [1, 5000])
 @pytest.mark.flow
 @pytest.mark.xdist_group("prefect")
 @pytest.mark.usefixtures("prefect_harness")
-def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: str, batch_size: int) -> None:
+def test_the_flow_creates_the_requests_once_and_publishes_its_counts(detect_workspace: str, batch_size: int) -> None:
     """It creates one request per promoter, nothing on a second run, and a markdown artifact of the counts."""
     from prefect.artifacts import Artifact
     from referral_automation.flows.detect import ARTIFACT_KEY, detect_flow
@@ -53,7 +38,7 @@ def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: 
 
     assert (first["events_scanned"], first["candidates"], first["requests_created"]) == (3, 2, 2)
     assert (second["events_scanned"], second["requests_created"], second["watermark"]) == (0, 0, 3)
-    requested = sorted(r["customer_id"] for r in rows(session_factory(workspace), ReferralRequest))
+    requested = sorted(r["customer_id"] for r in rows(session_factory(detect_workspace), ReferralRequest))
     assert requested == ["ada", "bob"]
     artifact = Artifact.get(ARTIFACT_KEY)
     assert artifact is not None
@@ -64,7 +49,7 @@ def test_the_flow_creates_the_requests_once_and_publishes_its_counts(workspace: 
 @pytest.mark.flow
 @pytest.mark.xdist_group("prefect")
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_transient_database_error_retries_the_batch(workspace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transient_database_error_retries_the_batch(detect_workspace: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """It retries a scan batch that hit a lost connection, and the run still creates both requests."""
     import referral_automation.flows.detect as detect_module
 
@@ -90,7 +75,7 @@ def test_a_transient_database_error_retries_the_batch(workspace: str, monkeypatc
 @pytest.mark.xdist_group("prefect")
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_all_detects_then_sends_then_follows_up(
-    workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    detect_workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It runs the three flows in order: the requests detected are sent in the same pass."""
     from referral_automation.flows.all import run_all_flow

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from referral_automation.db.session import session_factory
 from referral_automation.services.sending.batches import DeliveryReport
-from tests.services.send_helpers import (
+from tests.support.send import (
     NOW,
-    ROOT,
     add_customer,
     add_request,
     request_row,
@@ -22,24 +20,7 @@ from tests.services.send_helpers import (
 pytestmark = [pytest.mark.flow, pytest.mark.xdist_group("prefect"), pytest.mark.usefixtures("prefect_harness")]
 
 
-@pytest.fixture
-def workspace(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Three due requests in a SQLite database, reached by the flows through REFERRAL_* settings."""
-    factory = session_factory(sqlite_url)
-    requests = []
-    for name in ("ann", "bob", "cyd"):
-        add_customer(factory, name)
-        requests.append(add_request(factory, name))
-    outbox = tmp_path / "outbox"
-    monkeypatch.setenv("REFERRAL_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("REFERRAL_CONFIG_DIR", str(ROOT / "config"))
-    monkeypatch.setenv("REFERRAL_TEMPLATES_DIR", str(ROOT / "templates" / "email"))
-    monkeypatch.setenv("REFERRAL_OUTBOX_DIR", str(outbox))
-    monkeypatch.setenv("REFERRAL_EMAIL_BACKEND", "outbox")
-    return {"factory": factory, "requests": requests, "outbox": outbox}
-
-
-def test_send_flow_sends_each_request_once_in_batches(workspace: dict[str, Any]) -> None:
+def test_send_flow_sends_each_request_once_in_batches(send_workspace: dict[str, Any]) -> None:
     """It sends every due request in batches, nothing on a re-run, and publishes its counts as an artifact."""
     from prefect.artifacts import Artifact
     from referral_automation.flows.send import ARTIFACT_KEY, send_flow
@@ -48,30 +29,30 @@ def test_send_flow_sends_each_request_once_in_batches(workspace: dict[str, Any])
     second = send_flow(now=NOW + timedelta(minutes=5), batch_size=2)
     assert (first["sent"], first["batches"], first["failed_batches"]) == (3, 3, 0)
     assert second["sent"] == 0
-    assert len(list(workspace["outbox"].glob("*.eml"))) == 3
-    assert all(request_row(workspace["factory"], r).status == "sent" for r in workspace["requests"])
+    assert len(list(send_workspace["outbox"].glob("*.eml"))) == 3
+    assert all(request_row(send_workspace["factory"], r).status == "sent" for r in send_workspace["requests"])
     artifact = Artifact.get(ARTIFACT_KEY)
     assert artifact is not None
     assert "| sent | 0 |" in str(getattr(artifact, "data", ""))
 
 
-def test_followups_flow_sends_the_first_follow_up(workspace: dict[str, Any]) -> None:
+def test_followups_flow_sends_the_first_follow_up(send_workspace: dict[str, Any]) -> None:
     """It sends step 1 to every request whose follow-up is due, once."""
     from referral_automation.flows.followups import followups_flow
     from referral_automation.flows.send import send_flow
 
     send_flow(now=NOW)
-    due = request_row(workspace["factory"], workspace["requests"][0]).next_followup_at
+    due = request_row(send_workspace["factory"], send_workspace["requests"][0]).next_followup_at
     assert due is not None
     first = followups_flow(now=due)
     again = followups_flow(now=due + timedelta(minutes=1))
     assert (first["sent"], again["sent"]) == (3, 0)
-    assert len(list(workspace["outbox"].glob("*.eml"))) == 6
-    assert request_row(workspace["factory"], workspace["requests"][0]).followups_sent == 1
+    assert len(list(send_workspace["outbox"].glob("*.eml"))) == 6
+    assert request_row(send_workspace["factory"], send_workspace["requests"][0]).followups_sent == 1
 
 
 def test_a_failed_batch_is_recorded_and_the_run_goes_on(
-    workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    send_workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It records a failing batch, still sends the other batches, then fails the run naming the error."""
     import referral_automation.flows.send as send_module
@@ -91,14 +72,14 @@ def test_a_failed_batch_is_recorded_and_the_run_goes_on(
     monkeypatch.setattr(send_module, "send_batch", flaky)
     with pytest.raises(BatchesFailedError, match="database went away"):
         send_flow(now=NOW, batch_size=2)
-    assert all(request_row(workspace["factory"], r).status == "sent" for r in workspace["requests"])
+    assert all(request_row(send_workspace["factory"], r).status == "sent" for r in send_workspace["requests"])
 
 
-def test_send_flow_expires_overdue_approvals(workspace: dict[str, Any]) -> None:
+def test_send_flow_expires_overdue_approvals(send_workspace: dict[str, Any]) -> None:
     """It expires a request that waited for approval past its deadline, and never sends it."""
     from referral_automation.flows.send import send_flow
 
-    factory = workspace["factory"]
+    factory = send_workspace["factory"]
     add_customer(factory, "vip", plan="enterprise")
     waiting = add_request(factory, "vip", status="pending_approval", approval_expires_at=NOW - timedelta(hours=1))
     counts = send_flow(now=NOW)
@@ -111,8 +92,8 @@ def test_demo_runs_the_prefect_flows(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from referral_automation.cli import app
-    from tests.cli.test_demo_cli import NOW as DEMO_NOW
-    from tests.cli.test_demo_cli import counts
+    from tests.support.demo import NOW as DEMO_NOW
+    from tests.support.demo import counts
 
     def demo(workspace: Path, *extra: str) -> str:
         args = ["demo", "--customers", "60", "--workspace", str(workspace), "--now", DEMO_NOW, *extra]
