@@ -142,7 +142,7 @@ def utc_text(at: datetime, given: str) -> str:
 
     ``given`` is the text ``at`` was parsed from. The most common form, ``YYYY-MM-DDTHH:MM:SSZ``,
     is cut into shape (a fifth of ``isoformat``'s cost, which is a tenth of a line's); anything
-    else goes through ``isoformat``. tests/services/test_ingest_storage.py compares both.
+    else goes through ``isoformat``. tests/services/ingest/test_storage.py compares both.
     """
     if len(given) == 20 and given[19] == "Z" and given[4] == given[7] == "-" and given[13] == given[16] == ":":
         return f"{given[:10]} {given[11:19]}.000000"

@@ -7,7 +7,7 @@ driver as plain values already in the form those types would produce:
 
 * SQLite: ``occurred_at`` and ``ingested_at`` as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``
   (exactly SQLAlchemy's SQLite ``DATETIME`` storage format, which ``UTCDateTime`` reads back as
-  aware UTC), ``properties`` as JSON text. tests/services/test_ingest_storage.py proves the round trip.
+  aware UTC), ``properties`` as JSON text. tests/services/ingest/test_storage.py proves the round trip.
 * PostgreSQL: the same UTC text with ``+00:00`` (``timestamptz`` input) and JSON text (``jsonb``
   input), by ``COPY`` into a stage table (``db.sql.Driver.staged_insert``).
   Each batch takes ``SHARE ROW EXCLUSIVE`` on journey_events, so ingests commit one at a time
