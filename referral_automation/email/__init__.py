@@ -1,1 +1,3 @@
-"""Email adapter: rendering (Jinja sandbox) and senders behind the ``EmailSender`` protocol."""
+"""Email adapter: ``compose`` turns a request into an ``OutgoingEmail`` through ``rendering`` (the
+Jinja sandbox and its fast paths), and ``senders`` hand it to the world behind the ``EmailSender``
+protocol (``message``)."""

@@ -1,0 +1,1 @@
+"""Inspection: read-only views for operators (referral requests and the decisions on them)."""

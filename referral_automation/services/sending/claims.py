@@ -44,7 +44,6 @@ events_table: Table = JourneyEvent.__table__  # type: ignore[assignment]
 responses_table: Table = Response.__table__  # type: ignore[assignment]
 
 
-
 @dataclass(slots=True)
 class Claim:
     """A claimed batch: the jobs to send now, and how many requests were only moved."""
@@ -299,9 +298,6 @@ def _decoder(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None
         return from_json
     decode = driver.decoder(column)
     return None if decode is unchanged else decode
-
-
-
 
 
 def _lease(

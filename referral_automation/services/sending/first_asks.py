@@ -22,16 +22,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.db.bulk import BulkUpdate
-from referral_automation.domain.delivery import DeliveryOptions, DeliveryOutcome, first_ask_update
-from referral_automation.domain.followups import FollowUpSchedule
+from referral_automation.domain.delivery import DeliveryOptions, first_ask_update
 from referral_automation.email.message import EmailSender
-from referral_automation.services.sending import store
 from referral_automation.services.sending.batches import DeliveryReport, until_idle
 from referral_automation.services.sending.claims import lease_first_asks
-from referral_automation.services.sending.deliver import Composer, deliver, read_evidence, record_messages
+from referral_automation.services.sending.deliver import Composer
+from referral_automation.services.sending.step import SendStep, run_batch
 
 SessionFactory = sessionmaker[Session]
+
+STEP = SendStep(lease=lease_first_asks, update=first_ask_update, actor="send")
 
 
 def send_batch(
@@ -43,38 +43,8 @@ def send_batch(
     now: datetime,
     options: DeliveryOptions,
 ) -> DeliveryReport:
-    """Claim, send and record one batch of due first asks.
-
-    The claim's transaction also reads what earlier runs left for its messages, and its jobs are
-    built after the commit: on SQLite every send worker waits for that write lock.
-    """
-    with session_factory() as session, session.begin():
-        claim = lease_first_asks(session, config=config, now=now, options=options)
-        evidence = read_evidence(session, claim.message_keys())
-    claim.build_jobs()
-    report = DeliveryReport(
-        batches=1, claimed=len(claim.jobs), rescheduled=claim.rescheduled, cancelled=claim.cancelled
-    )
-    if not claim.jobs:
-        return report
-    outcomes = deliver(
-        session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options, evidence=evidence
-    )
-    record_first_asks(session_factory, outcomes, config=config, now=now)
-    report.count(outcomes)
-    return report
-
-
-def record_first_asks(
-    session_factory: SessionFactory, outcomes: list[DeliveryOutcome], *, config: AppConfig, now: datetime
-) -> None:
-    """Step 5: message rows and requests of a batch, in one transaction."""
-    schedule = FollowUpSchedule(config, now=now)
-    updates = [first_ask_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
-    with session_factory() as session, session.begin():
-        requests = BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
-        record_messages(session, outcomes, actor="send", now=now)
-        requests.run()
+    """Claim, send and record one batch of due first asks."""
+    return run_batch(STEP, session_factory, config=config, sender=sender, composer=composer, now=now, options=options)
 
 
 def send_due(

@@ -15,16 +15,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.db.bulk import BulkUpdate
-from referral_automation.domain.delivery import DeliveryOptions, DeliveryOutcome, follow_up_update
-from referral_automation.domain.followups import FollowUpSchedule
+from referral_automation.domain.delivery import DeliveryOptions, follow_up_update
 from referral_automation.email.message import EmailSender
-from referral_automation.services.sending import store
 from referral_automation.services.sending.batches import DeliveryReport, until_idle
 from referral_automation.services.sending.claims import lease_follow_ups
-from referral_automation.services.sending.deliver import Composer, deliver, read_evidence, record_messages
+from referral_automation.services.sending.deliver import Composer
+from referral_automation.services.sending.step import SendStep, run_batch
 
 SessionFactory = sessionmaker[Session]
+
+STEP = SendStep(lease=lease_follow_ups, update=follow_up_update, actor="follow-ups")
 
 
 def follow_up_batch(
@@ -36,32 +36,8 @@ def follow_up_batch(
     now: datetime,
     options: DeliveryOptions,
 ) -> DeliveryReport:
-    """Claim, send and record one batch of due follow-ups (in the transactions ``send_batch`` uses)."""
-    with session_factory() as session, session.begin():
-        claim = lease_follow_ups(session, config=config, now=now, options=options)
-        evidence = read_evidence(session, claim.message_keys())
-    claim.build_jobs()
-    report = DeliveryReport(batches=1, claimed=len(claim.jobs), rescheduled=claim.rescheduled, finished=claim.finished)
-    if not claim.jobs:
-        return report
-    outcomes = deliver(
-        session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options, evidence=evidence
-    )
-    record_follow_ups(session_factory, outcomes, config=config, now=now)
-    report.count(outcomes)
-    return report
-
-
-def record_follow_ups(
-    session_factory: SessionFactory, outcomes: list[DeliveryOutcome], *, config: AppConfig, now: datetime
-) -> None:
-    """Step 5: message rows and requests of a follow-up batch, in one transaction."""
-    schedule = FollowUpSchedule(config, now=now)
-    updates = [follow_up_update(outcome, schedule=schedule, now=now) for outcome in outcomes]
-    with session_factory() as session, session.begin():
-        requests = BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
-        record_messages(session, outcomes, actor="follow-ups", now=now)
-        requests.run()
+    """Claim, send and record one batch of due follow-ups."""
+    return run_batch(STEP, session_factory, config=config, sender=sender, composer=composer, now=now, options=options)
 
 
 def send_follow_ups(

@@ -69,5 +69,3 @@ def _provider_id(details: Any) -> str | None:
         value = details.get("provider_message_id") or details.get("sg_message_id")
         return str(value) if value else None
     return None
-
-

@@ -14,7 +14,7 @@ from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.errors import AmbiguousDeliveryError
 from referral_automation.services.responses.record import ResponseInput, record_responses
-from referral_automation.services.sending import first_asks as send_service
+from referral_automation.services.sending import step as sending_step
 from tests.support.send import (
     NOW,
     OPTIONS,
@@ -38,7 +38,7 @@ def crash_before_recording(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(*args: object, **kwargs: object) -> None:
         raise SimulatedCrashError("killed after the provider accepted, before the status write")
 
-    monkeypatch.setattr(send_service, "record_first_asks", crash)
+    monkeypatch.setattr(sending_step, "record", crash)
 
 
 def test_outbox_crash_after_acceptance_gives_one_file(

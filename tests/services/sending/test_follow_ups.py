@@ -17,6 +17,7 @@ from referral_automation.email.senders.outbox import OutboxSender
 from referral_automation.errors import PermanentDeliveryError, RetryableDeliveryError
 from referral_automation.services.responses.record import ResponseInput, record_responses
 from referral_automation.services.sending import follow_ups as followups_service
+from referral_automation.services.sending import step as sending_step
 from referral_automation.services.sending.batches import DeliveryReport
 from referral_automation.services.sending.first_asks import send_due
 from referral_automation.services.sending.follow_ups import send_follow_ups
@@ -240,7 +241,7 @@ def test_crash_during_a_follow_up_writes_one_file(
         raise RuntimeError("killed before recording")
 
     with monkeypatch.context() as patch:
-        patch.setattr(followups_service, "record_follow_ups", crash)
+        patch.setattr(sending_step, "record", crash)
         with pytest.raises(RuntimeError):
             follow_up(factory, outbox, FIRST_FOLLOW_UP)
     assert follow_up(factory, outbox, FIRST_FOLLOW_UP + timedelta(minutes=1)).claimed == 0
