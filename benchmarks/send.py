@@ -52,7 +52,7 @@ from referral_automation.domain import identity  # noqa: E402
 from referral_automation.domain.delivery import DeliveryOptions, Job  # noqa: E402
 from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult  # noqa: E402
 from referral_automation.email.senders.outbox import OutboxSender, render_eml  # noqa: E402
-from referral_automation.services.sending.claims import claim_first_asks  # noqa: E402
+from referral_automation.services.sending.claims import lease_first_asks  # noqa: E402
 from referral_automation.services.sending.composer import TemplateComposer  # noqa: E402
 from referral_automation.services.sending.first_asks import send_batch, send_due  # noqa: E402
 from referral_automation.settings import Settings  # noqa: E402
@@ -182,7 +182,7 @@ def breakdown(count: int, batch_size: int, outbox_dir: str | None = None) -> lis
     send_due(factories[0], config=config, sender=NullSender(), composer=plain_composer, now=NOW, options=options)
     database = (time.process_time() - started) / count
     with factories[1]() as session, session.begin():
-        jobs = claim_first_asks(session, config=config, now=NOW, options=DeliveryOptions(batch_size=count))
+        jobs = lease_first_asks(session, config=config, now=NOW, options=DeliveryOptions(batch_size=count)).build_jobs()
     composer = TemplateComposer.from_settings(Settings(REFERRAL_TEMPLATES_DIR=ROOT / "templates" / "email"), config)
     gc.collect()
     started = time.process_time()

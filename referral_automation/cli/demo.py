@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import NowOption, console, err_console, parse_now, user_errors
 from referral_automation.db.session import session_factory
 from referral_automation.services.demo import run as demo_service

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import (
     ConfigDirOption,
     DatabaseUrlOption,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import ConfigDirOption, DatabaseUrlOption, console, settings_for, user_errors
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import (
     ConfigDirOption,
     DatabaseUrlOption,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import (
     ConfigDirOption,
     DatabaseUrlOption,

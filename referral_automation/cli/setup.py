@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_automation.cli import app
+from referral_automation.cli.app import app
 from referral_automation.cli.common import (
     ConfigDirOption,
     DatabaseUrlOption,

@@ -26,8 +26,7 @@ def normalise_url(url: str) -> str:
 #: A WAL checkpoint every 25,000 pages (about 100 MiB) instead of SQLite's 1,000, and the WAL file cut
 #: back to 64 MiB after one. Ingest and detection commit batches that touch pages all over the
 #: customer indexes; with the default, nearly every commit was followed by a checkpoint copying
-#: those pages again (and syncing). Measured at a million events: ingest 30,700 → 34,800 events/s
-#: (interleaved runs, load average 1-2), and a wider gap under heavier load.
+#: those pages again (and syncing); benchmarks/HISTORY.md has the gain.
 SQLITE_TUNING: tuple[str, ...] = ("wal_autocheckpoint=25000", f"journal_size_limit={64 << 20}")
 
 

@@ -23,7 +23,6 @@ from referral_automation.domain.statuses import MomentOutcome, RequestStatus
 NOBODY = CustomerFacts(customer_id="", email="")
 
 
-
 @dataclass(frozen=True, slots=True)
 class MomentDecision:
     """What became of one moment in this run; ``guard`` and ``reason`` say why it was blocked."""

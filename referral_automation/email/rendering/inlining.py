@@ -1,7 +1,7 @@
 """CSS inlining of HTML *templates*, once at load time, so no email pays for it.
 
 Gmail and Outlook ignore most ``<style>`` rules, so every element needs its ``style=""``. Running
-css-inline on each rendered email costs more than rendering it (about 40 µs for a small page);
+css-inline on each rendered email costs more than rendering it;
 the styles depend only on the markup, which the template fixes. So the renderer inlines each
 ``.html`` template source once: Jinja constructs (``{{ … }}``, ``{% … %}``, ``{# … #}``) are
 swapped for placeholders the HTML parser keeps in place (comments in text, private-use

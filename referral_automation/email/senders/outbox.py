@@ -110,7 +110,7 @@ def _body(body: str, boundary: str, *, html: bool = False) -> tuple[str, bytes]:
     A body whose lines all fit in 998 octets goes as it is: ``7bit`` when ASCII, else ``8bit``
     UTF-8 (RFC 6152; what mail clients write and read today). The outbox is for people to read,
     in a mail client or a text editor, and its HTML stays searchable that way; it is a fifth
-    smaller than encoded, and encoding cost about 40 µs an email (more than rendering the HTML).
+    smaller than encoded, and encoding cost more than rendering the HTML.
     A body with a longer line (or a NUL, or the boundary) is encoded: HTML as base64 (one C
     call), plain text as quoted-printable (still readable). The CRLF that the caller puts after
     it belongs to the boundary line (RFC 2046), so the body's own last line break, if any,
@@ -237,8 +237,7 @@ class OutboxSender:
     Writes are atomic, so a reader never sees half a message, and a crash leaves either no file or
     the whole one. On Linux a message is written into an unnamed file (``O_TMPFILE``) and given its
     name only when complete (``linkat``), which also refuses a name already taken: half the file
-    system work of a named temporary file and a rename (measured 20-47 against 50-200 µs a
-    message on this VM's disk, 13 against 16 on tmpfs), and a crash leaves no temporary file
+    system work of a named temporary file and a rename (benchmarks/HISTORY.md), and a crash leaves no temporary file
     behind. Elsewhere, or on a file system without ``O_TMPFILE``, a named temporary file and
     ``os.replace``. No ``fsync``: the outbox is for development and review, and a send that a
     power cut loses is simply sent again on the next run.
@@ -255,9 +254,6 @@ class OutboxSender:
         self._ready = False
         #: Whether to write through an unnamed file (cleared for good once the file system refuses it).
         self._unnamed = _O_TMPFILE is not None
-
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / outbox_file_name(message_id)
 
     def send(self, email: OutgoingEmail) -> SendResult:
         """Write the message unless its file already exists (then it was sent before: same result)."""
@@ -297,8 +293,8 @@ class OutboxSender:
         """Each message on its own (one that cannot be written does not stop the others).
 
         In the calling thread by default: on a local file system (tmpfs, or a disk's page cache:
-        no ``fsync``) a write barely waits, and four threads cost about 20 µs more CPU a message
-        in the send benchmark for no gain in wall time (more under load). ``threads`` > 1 writes
+        no ``fsync``) a write barely waits, and threads cost CPU in the send benchmark for no gain in
+        wall time. ``threads`` > 1 writes
         from a few threads, for a file system whose waits are worth overlapping (a network share).
         """
         if not self._ready:

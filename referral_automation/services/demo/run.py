@@ -19,7 +19,7 @@ import csv
 import json
 import random
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -310,7 +310,3 @@ def direct_runner(settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE) -
         return {**expired, **report.as_dict()}
 
     return run
-
-
-def step_totals(runs: Sequence[StepRun], step: str, count: str) -> int:
-    return sum(int(run.counts.get(count, 0) or 0) for run in runs if run.step == step)

@@ -55,8 +55,8 @@ from referral_automation.domain.statuses import MomentOutcome, RequestStatus
 from referral_automation.services.detection import store as repo
 
 WATERMARK = "detect"
-#: Events per scan batch and customers per decide batch (one transaction each): 10,000 measured
-#: 1.1x the throughput of 5,000 at a million events, for 59 instead of 35 MiB (benchmarks/README.md).
+#: Events per scan batch and customers per decide batch (one transaction each): bigger batches
+#: write each index page for more rows, at the cost of memory (benchmarks/HISTORY.md).
 DEFAULT_BATCH_SIZE = 10_000
 SessionFactory = sessionmaker[Session]
 
@@ -169,6 +169,8 @@ def _candidate_row(moment: MomentCandidate, now: datetime) -> dict[str, Any]:
 #: A time-based moment is recorded when it is requested or superseded; a blocked one is evaluated
 #: again next run (the customer may opt in meanwhile) until it goes stale.
 _RECORDED_TIME_OUTCOMES = (MomentOutcome.REQUESTED, MomentOutcome.SUPERSEDED)
+
+
 def _time_rule_ranges(book: RuleBook, now: datetime) -> list[tuple[datetime | None, datetime]]:
     """``first_purchase_at`` ranges of customers whose time-based moments are due and not stale."""
     ranges: list[tuple[datetime | None, datetime]] = []

@@ -40,6 +40,7 @@ suppressions: Table = Suppression.__table__  # type: ignore[assignment]
 flow_state: Table = FlowState.__table__  # type: ignore[assignment]
 audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]
 
+
 # --------------------------------------------------------------------------- watermark
 def lock_watermark(session: Session, name: str, *, now: datetime) -> int:
     """The watermark ``name``, created at 0 if missing and locked until the transaction ends.
@@ -55,11 +56,6 @@ def lock_watermark(session: Session, name: str, *, now: datetime) -> int:
 
 def set_watermark(session: Session, name: str, position: int, *, now: datetime) -> None:
     session.execute(update(flow_state).where(flow_state.c.name == name).values(position=position, updated_at=now))
-
-
-def read_watermark(session: Session, name: str) -> int:
-    position = session.execute(select(flow_state.c.position).where(flow_state.c.name == name)).scalar()
-    return int(position or 0)
 
 
 def event_horizon(session: Session) -> int:

@@ -55,8 +55,7 @@ from referral_automation.services.ingest.writer import (
 
 #: Lines per transaction. Each commit writes every index page its rows touched, and events of
 #: random customers touch pages all over the (customer_id, occurred_at) index, so bigger commits
-#: write each page for more rows: at a million events, 5,000 → 20,000 lines measured 1.4x, and
-#: 20,000 → 50,000 another 1.3-1.4x on SQLite (benchmarks/README.md).
+#: write each page for more rows (benchmarks/HISTORY.md has the figures of each size).
 DEFAULT_BATCH_SIZE = 50_000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
 MAX_BATCH_BYTES = 8 << 20

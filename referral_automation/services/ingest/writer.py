@@ -304,8 +304,8 @@ def _portable(error: Exception) -> Exception:
 
 _LENGTH = struct.Struct("<Q")
 #: marshal's format 2 writes each string in full; 3 and later keep a table of every object seen,
-#: to write repeats as references, which cost more than it saved here (0.9 against 1.5 µs a row,
-#: measured in the ingest, where the strings lie all over the heap).
+#: to write repeats as references, which cost more than it saved here, where the strings lie all
+#: over the heap (benchmarks/HISTORY.md).
 _MARSHAL_VERSION = 2
 #: Seconds the writer process gets to finish its batch once told to stop.
 STOP_TIMEOUT = 60.0

@@ -73,7 +73,7 @@ class Claim:
         """The leased rows decoded and made jobs, once the claim's transaction has committed.
 
         Decoding values and building jobs is Python work that need not hold SQLite's write lock,
-        which every other send worker is waiting for (about 15 µs a message).
+        which every other send worker is waiting for.
         """
         for leased in self.leased:
             self.decode(leased.row)
@@ -103,13 +103,11 @@ class Leased:
 
 
 # --------------------------------------------------------------------------- first asks
-def claim_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
-    """Claim up to ``batch_size`` requests due for their first send (step 0)."""
-    return lease_first_asks(session, config=config, now=now, options=options).build_jobs()
 
 
 def lease_first_asks(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
-    """``claim_first_asks`` without building the jobs: the caller does (``build_jobs``) after its commit."""
+    """Lease up to ``batch_size`` requests due for their first send (step 0); the caller builds their
+    jobs (``Claim.build_jobs``) once its transaction has committed."""
     claim = Claim()
     rows = read_context(session, _due_first_asks(session, now=now, limit=options.batch_size), claim)
     suppressed = suppressed_addresses(session, [row["email"] for row in rows])
@@ -166,13 +164,11 @@ def _cancelled(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- follow-ups
-def claim_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
-    """Claim up to ``batch_size`` sent requests whose next follow-up is due."""
-    return lease_follow_ups(session, config=config, now=now, options=options).build_jobs()
 
 
 def lease_follow_ups(session: Session, *, config: AppConfig, now: datetime, options: DeliveryOptions) -> Claim:
-    """``claim_follow_ups`` without building the jobs: the caller does (``build_jobs``) after its commit."""
+    """Lease up to ``batch_size`` sent requests whose next follow-up is due; the caller builds their
+    jobs (``Claim.build_jobs``) once its transaction has committed."""
     claim = Claim()
     rows = read_context(session, _due_follow_ups(session, now=now, limit=options.batch_size), claim)
     suppressed = suppressed_addresses(session, [row["email"] for row in rows])
