@@ -35,10 +35,6 @@ REQUESTS = 2000
 CLI = Path(sys.executable).with_name("referral-automation")
 
 
-
-
-
-
 def seed(url: str, count: int) -> list[str]:
     """``count`` customers in UTC, each with one due referral request; the request ids."""
     customers, moments, requests = [], [], []

@@ -236,26 +236,26 @@ def test_unknown_campaign_is_cancelled(factory: Factory) -> None:
 
 def test_claimed_requests_are_not_claimed_twice(factory: Factory) -> None:
     """It gives a request to one worker at a time: a second claim inside the lease finds nothing."""
-    from referral_automation.services.sending.claims import claim_first_asks
+    from referral_automation.services.sending.claims import lease_first_asks
 
     add_customer(factory, "ann")
     add_request(factory, "ann")
     config = shipped_config()
     with factory() as session, session.begin():
-        first = claim_first_asks(session, config=config, now=NOW, options=OPTIONS)
+        first = lease_first_asks(session, config=config, now=NOW, options=OPTIONS).build_jobs()
     with factory() as session, session.begin():
-        second = claim_first_asks(session, config=config, now=NOW + timedelta(minutes=1), options=OPTIONS)
+        second = lease_first_asks(session, config=config, now=NOW + timedelta(minutes=1), options=OPTIONS).build_jobs()
     assert len(first.jobs) == 1
     assert second.jobs == []
     with factory() as session, session.begin():
-        after_lease = claim_first_asks(session, config=config, now=NOW + OPTIONS.lease, options=OPTIONS)
+        after_lease = lease_first_asks(session, config=config, now=NOW + OPTIONS.lease, options=OPTIONS).build_jobs()
     assert [job.request_id for job in after_lease.jobs] == [first.jobs[0].request_id]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgres_claims_skip_locked_rows(db_url: str) -> None:
     """It lets a second PostgreSQL worker claim other requests while the first one's claim is still open."""
-    from referral_automation.services.sending.claims import claim_first_asks
+    from referral_automation.services.sending.claims import lease_first_asks
 
     factory = session_factory(db_url)
     for n in range(4):
@@ -264,9 +264,9 @@ def test_postgres_claims_skip_locked_rows(db_url: str) -> None:
     config = shipped_config()
     options = DeliveryOptions(batch_size=2, worker="a")
     with factory() as first_session, first_session.begin():
-        first = claim_first_asks(first_session, config=config, now=NOW, options=options)
+        first = lease_first_asks(first_session, config=config, now=NOW, options=options).build_jobs()
         with factory() as second_session, second_session.begin():
-            second = claim_first_asks(second_session, config=config, now=NOW, options=options)
+            second = lease_first_asks(second_session, config=config, now=NOW, options=options).build_jobs()
     assert len(first.jobs) == len(second.jobs) == 2
     assert not {job.request_id for job in first.jobs} & {job.request_id for job in second.jobs}
 
