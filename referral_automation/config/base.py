@@ -27,10 +27,18 @@ CUSTOMER_DATES = frozenset({"first_purchase_at"})
 WITHIN = "within"
 
 
-class Strict(BaseModel):
-    """Every config model: unknown keys are errors, values are immutable once loaded."""
+#: The longest span of days a setting may name (a ten-year anniversary, a decade of tenure).
+#: Dates computed from bigger spans would fall outside what the databases and ``datetime`` hold.
+MAX_DAYS = 3650
+#: The largest amount of money a reward, a cost or a threshold may name.
+MAX_AMOUNT = 1_000_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Strict(BaseModel):
+    """Every config model: unknown keys are errors, values are immutable once loaded, and no
+    number is infinite or not a number (``.inf`` in YAML)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def refuse_duplicate_ids(label: str, field: str, ids: list[str]) -> None:

@@ -22,7 +22,7 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists")
 class Comparison(Strict):
     """A leaf condition: one field (of the event's ``property`` or the ``customer``), one operator."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     property: str | None = None
     customer: str | None = None
@@ -67,7 +67,7 @@ class AnyOf(Strict):
 class NotOf(Strict):
     not_: Condition = Field(alias="not")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 #: Union tags (pydantic puts them in error locations; they are not YAML keys).

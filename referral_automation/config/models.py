@@ -12,8 +12,20 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from referral_automation.config.base import CUSTOMER_DATES, WEEKDAYS, Slug, Strict, Weekday, refuse_duplicate_ids
+from referral_automation.config.base import (
+    CUSTOMER_DATES,
+    MAX_AMOUNT,
+    MAX_DAYS,
+    WEEKDAYS,
+    Slug,
+    Strict,
+    Weekday,
+    refuse_duplicate_ids,
+)
 from referral_automation.config.conditions import Condition
+
+#: A follow-up later than this is no follow-up any more: the customer has forgotten the first email.
+MAX_FOLLOW_UP_DAYS = 365
 
 
 # --------------------------------------------------------------------------- event types
@@ -40,7 +52,7 @@ class EventsConfig(Strict):
 # --------------------------------------------------------------------------- guards
 class TenureGuard(Strict):
     enabled: bool = True
-    min_days: int = Field(90, ge=0)
+    min_days: int = Field(90, ge=0, le=MAX_DAYS)
 
 
 class ConsentGuard(Strict):
@@ -67,18 +79,18 @@ class DetractorSignal(Strict):
 
 class DetractorGuard(Strict):
     enabled: bool = True
-    lookback_days: int = Field(30, ge=0)
+    lookback_days: int = Field(30, ge=0, le=MAX_DAYS)
     signals: list[DetractorSignal] = Field(default_factory=list)
 
 
 class CooldownGuard(Strict):
     enabled: bool = True
-    days: int = Field(90, ge=0)
+    days: int = Field(90, ge=0, le=MAX_DAYS)
 
 
 class StalenessGuard(Strict):
     enabled: bool = True
-    max_age_days: float = Field(7, gt=0)
+    max_age_days: float = Field(7, gt=0, le=MAX_DAYS)
 
 
 class Guards(Strict):
@@ -105,7 +117,7 @@ class GuardOverrides(Strict):
 class TimeTrigger(Strict):
     """A moment that comes with time: ``days`` after a customer date (evaluated on every run)."""
 
-    days: int = Field(ge=0)
+    days: int = Field(ge=0, le=MAX_DAYS)
     since: str = "first_purchase_at"
 
     @field_validator("since")
@@ -125,7 +137,7 @@ class TriggerRule(Strict):
     event: str | None = None
     after: TimeTrigger | None = None
     when: Condition | None = None
-    priority: int
+    priority: int = Field(ge=-1000, le=1000)
     campaign: Slug
     guards: GuardOverrides = GuardOverrides()
 
@@ -186,9 +198,9 @@ class SendWindow(Strict):
 class ApprovalPolicy(Strict):
     """Which customers a success manager approves before they are asked."""
 
-    lifetime_value_at_least: Decimal | None = Decimal(50000)
+    lifetime_value_at_least: Decimal | None = Field(Decimal(50000), ge=0, le=MAX_AMOUNT)
     plans: list[str] = Field(default_factory=lambda: ["enterprise"])
-    expires_after_days: int = Field(14, ge=1)
+    expires_after_days: int = Field(14, ge=1, le=365)
 
 
 class FollowUps(Strict):
@@ -204,6 +216,8 @@ class FollowUps(Strict):
     def _increasing(cls, value: list[int]) -> list[int]:
         if any(day <= 0 for day in value) or value != sorted(set(value)):
             raise ValueError("follow-up days must be positive and increasing")
+        if value and value[-1] > MAX_FOLLOW_UP_DAYS:
+            raise ValueError(f"a follow-up goes at most {MAX_FOLLOW_UP_DAYS} days after the first email")
         return value
 
 
@@ -211,7 +225,7 @@ class Reward(Strict):
     """What one side of a referral receives."""
 
     kind: Literal["monetary", "credit", "discount_percent", "gift", "donation", "none"]
-    value: Decimal = Field(Decimal(0), ge=0)
+    value: Decimal = Field(Decimal(0), ge=0, le=MAX_AMOUNT)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     description: str = ""
 
@@ -221,9 +235,9 @@ class Incentive(Strict):
     sides: Literal["double", "single"]
     referrer: Reward
     referee: Reward | None = None
-    cost: Decimal = Field(ge=0, description="what one converted referral costs the program")
+    cost: Decimal = Field(ge=0, le=MAX_AMOUNT, description="what one converted referral costs the program")
     text: str = Field(min_length=1, description="how the incentive is told to the customer")
-    cap: int | None = Field(None, ge=1, description="e.g. 50: only the first 50 who refer are rewarded")
+    cap: int | None = Field(None, ge=1, le=1_000_000, description="e.g. 50: only the first 50 who refer are rewarded")
     #: ``text`` in other languages, by locale (``de``, ``pt-BR``); emails in that locale use it.
     translations: dict[str, str] = Field(default_factory=dict)
 
@@ -303,7 +317,7 @@ class SendGridDelivery(Strict):
     concurrency: int = Field(32, ge=1, le=256)
     timeout_seconds: float = Field(30, gt=0, le=300)
     max_attempts: int = Field(5, ge=1, le=20)
-    reconcile_window_minutes: int = Field(30, ge=1)
+    reconcile_window_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
     #: A batch starts no new attempt after this long, so it ends well within the send lease (15 minutes).
     batch_time_limit_seconds: float = Field(600, gt=0, le=3600)
 

@@ -39,31 +39,55 @@ class YamlDocument:
         return Problem(str(self.path), self.line_of(location), message)
 
 
-def _to_python(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> Any:
-    """Build plain Python data; a mapping entry's line is its key's line (where a reader looks)."""
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+#: A config file is a page or two of YAML: anything near these bounds is a mistake or an attack
+#: (a "billion laughs" of nested aliases expands a few hundred bytes into millions of values).
+MAX_FILE_BYTES = 1 << 20
+MAX_VALUES = 100_000
+
+
+class _Builder:
+    """Builds plain Python data from composed nodes, counting every value it builds: aliases are
+    shared nodes, so a file of a few aliases can stand for more values than memory holds."""
+
+    def __init__(self, lines: dict[Location, int]) -> None:
+        self.lines = lines
+        self.remaining = MAX_VALUES
+
+    def build(self, node: yaml.Node, loc: Location) -> Any:
+        """A mapping entry's line is its key's line (where a reader looks)."""
+        self.remaining -= 1
+        if self.remaining < 0:
+            problem = f"more than {MAX_VALUES:,} values (aliases that expand without end?)"
+            raise yaml.MarkedYAMLError(problem=problem, problem_mark=node.start_mark)
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader("").construct_object(key_node, deep=True)
-            if isinstance(key, list | dict | set):  # unhashable: a key must be a plain name
+            if not isinstance(key_node, yaml.ScalarNode):  # a list or a mapping is no name
                 raise yaml.MarkedYAMLError(problem="a key must be a plain name", problem_mark=key_node.start_mark)
+            key = yaml.SafeLoader("").construct_object(key_node, deep=True)
             if key in result:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, (*loc, key), lines)
+            self.lines[(*loc, key)] = key_node.start_mark.line + 1
+            result[key] = self.build(value_node, (*loc, key))
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
 def load_yaml(path: Path) -> YamlDocument:
     """Parse one YAML file; raise ``ConfigError`` with ``path:line`` on a syntax error."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, f"cannot read: {exc.strerror}")]) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(str(path), None, f"larger than {MAX_FILE_BYTES >> 20} MiB: is this a config file?")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -72,7 +96,7 @@ def load_yaml(path: Path) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         lines: dict[Location, int] = {}
-        data = {} if node is None else _to_python(node, (), lines)
+        data = {} if node is None else _Builder(lines).build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -80,4 +104,6 @@ def load_yaml(path: Path) -> YamlDocument:
         raise ConfigError([Problem(str(path), line, f"invalid YAML: {message}")]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(str(path), None, f"invalid YAML: {exc}")]) from exc
+    except RecursionError as exc:  # the composer and the builder recurse once a level of nesting
+        raise ConfigError([Problem(str(path), None, "invalid YAML: nested too deeply")]) from exc
     return YamlDocument(path=path, data=data, lines=lines)

@@ -114,6 +114,8 @@ class DeliveryOutcome:
     has_row: bool = True
     #: An idempotent sender's message row, not written before the send: recorded with the outcome.
     row: dict[str, Any] | None = None
+    #: The email could not be rendered (``error`` says why): failed without a send.
+    unrenderable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,13 @@ def not_accepted(
     label = "ambiguous" if isinstance(error, AmbiguousDeliveryError) else type(error).__name__
     wait = options.backoff if idempotent else options.reconcile_after
     return DeliveryOutcome(job, Verdict.AMBIGUOUS, error=f"{label}: {error}", retry_at=now + wait)
+
+
+def cannot_render(job: Job, reason: str, *, has_row: bool) -> DeliveryOutcome:
+    """A job whose email cannot be rendered: it fails with the reason. Rendering it again would
+    give the same error, so it is never retried (fix the template, then send it again by hand)."""
+    error = f"cannot render the email: {reason}"
+    return DeliveryOutcome(job, Verdict.FAILED, error=error, has_row=has_row, unrenderable=True)
 
 
 def retry_or_fail(

@@ -322,3 +322,40 @@ def test_a_signal_matches_its_resolution_by_a_property_both_events_have(tmp_path
         f"{path}:{line}: event type 'ticket_opened' has no property 'ticket' (it has: ticket_id)",
         f"{path}:{line}: event type 'ticket_resolved' has no property 'ticket' (it has: csat, ticket_id)",
     ]
+
+
+#: Values detection and sending compute dates from: each out of range is refused where it is written,
+#: before a run could overflow a date after it wrote moments, or after a provider accepted a send.
+OUT_OF_RANGE = [
+    ("follow-up-days", "campaigns.yaml", '      end: "17:00"\n',
+     '      end: "17:00"\n    follow_ups:\n      after_days: [3000000]\n', "after_days",
+     "a follow-up goes at most 365 days after the first email"),
+    ("max-age-infinite", "triggers.yaml", "guards:\n", "guards:\n  staleness:\n    max_age_days: .inf\n",
+     "max_age_days", "finite number"),
+    ("max-age-huge", "triggers.yaml", "guards:\n", "guards:\n  staleness:\n    max_age_days: 1000000000\n",
+     "max_age_days", "less than or equal to 3650"),
+    ("lookback", "triggers.yaml", "    lookback_days: 30\n", "    lookback_days: 1000000000\n",
+     "lookback_days", "less than or equal to 3650"),
+    ("time-rule-days", "triggers.yaml", "      days: 120\n", "      days: 1000000000\n", "days: 1000000000",
+     "less than or equal to 3650"),
+    ("approval-expiry", "campaigns.yaml", '      end: "17:00"\n',
+     '      end: "17:00"\n    approval:\n      expires_after_days: 1000000000\n', "expires_after_days",
+     "less than or equal to 365"),
+    ("condition-nan", "triggers.yaml", "      gte: 9\n", "      gte: .nan\n", "gte: .nan", "finite number"),
+    ("reward-infinite", "campaigns.yaml", "value: 50, currency: USD}", "value: .inf, currency: USD}", ".inf",
+     "finite number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "marker", "message"), [c[1:] for c in OUT_OF_RANGE], ids=[c[0] for c in OUT_OF_RANGE]
+)
+def test_a_value_no_date_can_hold_is_refused_where_it_is_written(
+    tmp_path: Path, file: str, old: str, new: str, marker: str, message: str
+) -> None:
+    """It refuses a span of days or an amount out of range (or infinite) at its file and line."""
+    write_config(tmp_path, (file, old, new))
+    [problem] = problems_of(tmp_path)
+    path = tmp_path / file
+    assert (problem.path, problem.line) == (str(path), line_of(path, marker)), str(problem)
+    assert message in problem.message, problem.message

@@ -133,3 +133,38 @@ def test_a_missing_file_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_yaml(path)
     assert [str(p) for p in caught.value.problems] == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    """It refuses a few hundred bytes of nested aliases that stand for a million values (each level
+    more makes it ten times more), at the line where the count runs out, instead of expanding them."""
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in range(1, 6):
+        lines.append(f"{chr(97 + level)}: &{chr(97 + level)} [{', '.join(['*' + chr(96 + level)] * 10)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path)
+
+    [problem] = caught.value.problems
+    assert "more than 100,000 values" in problem.message
+    assert problem.line is not None
+
+
+def test_a_file_too_big_for_a_config_is_refused(tmp_path: Path) -> None:
+    """It refuses a file larger than a config can be without reading it all."""
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        load_yaml(path)
+
+
+def test_nesting_too_deep_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """It reports a file nested thousands of levels deep as a problem of that file."""
+    path = tmp_path / "deep.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_yaml(path)

@@ -26,6 +26,8 @@ class DeliveryReport:
     sent: int = 0
     settled: int = 0
     failed: int = 0
+    #: Failed because their email could not be rendered (a template error, an address that is no mailbox).
+    unrenderable: int = 0
     retried: int = 0
     ambiguous: int = 0
     waiting: int = 0
@@ -43,7 +45,7 @@ class DeliveryReport:
 
     def count(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         for outcome in outcomes:
-            name = _REPORT_FIELDS[outcome.verdict]
+            name = "unrenderable" if outcome.unrenderable else _REPORT_FIELDS[outcome.verdict]
             setattr(self, name, getattr(self, name) + 1)
 
     def add(self, other: DeliveryReport) -> None:

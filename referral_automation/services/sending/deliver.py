@@ -45,15 +45,15 @@ from referral_automation.domain.delivery import (
     Job,
     Verdict,
     accepted,
+    cannot_render,
     known_outcome,
     message_writes,
     not_accepted,
-    retry_or_fail,
     reused,
 )
 from referral_automation.domain.statuses import MessageStatus
 from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
-from referral_automation.errors import TemplateError
+from referral_automation.errors import ReferralAutomationError
 from referral_automation.services.sending import store
 
 SessionFactory = sessionmaker[Session]
@@ -101,21 +101,14 @@ def deliver(
             evidence = read_evidence(session, [(job.message_id, job.request_id, job.step) for job in jobs])
     plan = _plan(jobs, evidence, sender=sender, now=now, options=options)
     outcomes = list(plan.outcomes)
-    emails: list[OutgoingEmail] = []
-    sending: list[Job] = []
-    for job in plan.to_send:
-        try:
-            emails.append(composer(job))
-            sending.append(job)
-        except TemplateError as error:
-            has_row = job.message_id in plan.existing
-            outcomes.append(retry_or_fail(job, str(error), None, now=now, options=options, has_row=has_row))
+    emails, sending, unrenderable = _compose(plan, composer)
+    outcomes += [cannot_render(job, reason, has_row=job.message_id in plan.existing) for job, reason in unrenderable]
     if not emails:
         return outcomes
     rows = sending_rows(emails, sender=sender, now=now)
     if not sender.idempotent:
         with session_factory() as session, session.begin():
-            _write_sending_rows(session, rows, existing=plan.existing)
+            _write_sending_rows(session, rows, existing=plan.existing, attempts=sending)
     results = sender.send_many(emails)
     for job, result, row in zip(sending, results, rows, strict=True):
         if isinstance(result, SendResult):
@@ -126,6 +119,26 @@ def deliver(
             outcome = replace(outcome, row=row, has_row=job.message_id in plan.existing)
         outcomes.append(outcome)
     return outcomes
+
+
+def _compose(plan: _Plan, composer: Composer) -> tuple[list[OutgoingEmail], list[Job], list[tuple[Job, str]]]:
+    """The emails of the jobs to send, and the jobs whose email cannot be rendered with why.
+
+    A template error, a campaign or variant no longer configured, an address that is no mailbox:
+    that one request fails with the reason, and the rest of the batch goes on. Retrying would
+    render the same error again, and a request left ``sending`` would come back after every lease.
+    """
+    emails: list[OutgoingEmail] = []
+    sending: list[Job] = []
+    unrenderable: list[tuple[Job, str]] = []
+    for job in plan.to_send:
+        try:
+            emails.append(composer(job))
+        except ReferralAutomationError as error:
+            unrenderable.append((job, str(error)))
+        else:
+            sending.append(job)
+    return emails, sending, unrenderable
 
 
 def _plan(
@@ -175,11 +188,22 @@ def sending_rows(emails: Sequence[OutgoingEmail], *, sender: EmailSender, now: d
     ]
 
 
-def _write_sending_rows(session: Session, rows: Sequence[dict[str, Any]], *, existing: set[str]) -> None:
-    """Step 3: the ``sending`` rows, committed before the provider hears of the messages."""
+def _write_sending_rows(
+    session: Session, rows: Sequence[dict[str, Any]], *, existing: set[str], attempts: Sequence[Job]
+) -> None:
+    """Step 3: the ``sending`` rows, committed before the provider hears of the messages, with each
+    request's attempt counted in the same transaction.
+
+    Counted here, not when the outcome is recorded: if recording fails after the provider accepted
+    (or the worker dies), the attempt still counts, so ``max_attempts`` bounds the re-sends of a
+    message whose fate nobody could record. The record writes the same count (``attempts + 1``).
+    """
     insert_rows(session, store.messages_table, [row for row in rows if row["id"] not in existing])
     # A row reused for another attempt: its created_at becomes this attempt's time (the reconcile clock).
     bulk_update(session, store.messages_table, [reused(row) for row in rows if row["id"] in existing])
+    bulk_update(
+        session, store.requests_table, [{"id": job.request_id, "attempts": job.attempts + 1} for job in attempts]
+    )
 
 
 def record_messages(session: Session, outcomes: Sequence[DeliveryOutcome], *, actor: str, now: datetime) -> None:
@@ -188,11 +212,25 @@ def record_messages(session: Session, outcomes: Sequence[DeliveryOutcome], *, ac
     updates = BulkUpdate(session, store.messages_table, changes)  # prepared before the lock is taken
     insert_rows(session, store.messages_table, inserts)
     updates.run()
-    insert_audit(session, [_zone_audit(outcome, actor=actor, now=now) for outcome in outcomes if _warns(outcome)])
+    audits = [_zone_audit(outcome, actor=actor, now=now) for outcome in outcomes if _warns(outcome)]
+    audits += [_render_audit(outcome, actor=actor, now=now) for outcome in outcomes if outcome.unrenderable]
+    insert_audit(session, audits)
 
 
 def _warns(outcome: DeliveryOutcome) -> bool:
     return bool(outcome.job.zone_warning) and outcome.verdict is Verdict.SENT
+
+
+def _render_audit(outcome: DeliveryOutcome, *, actor: str, now: datetime) -> dict[str, Any]:
+    job = outcome.job
+    return {
+        "at": now,
+        "actor": actor,
+        "action": "render_failed",
+        "subject_type": "referral_request",
+        "subject_id": job.request_id,
+        "details": {"error": outcome.error, "message_id": job.message_id, "sequence_step": job.step},
+    }
 
 
 def _zone_audit(outcome: DeliveryOutcome, *, actor: str, now: datetime) -> dict[str, Any]:

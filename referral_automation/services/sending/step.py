@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.db.bulk import BulkUpdate
-from referral_automation.domain.delivery import DeliveryOptions, DeliveryOutcome
+from referral_automation.db.bulk import BulkUpdate, bulk_update, insert_rows
+from referral_automation.domain.delivery import DeliveryOptions, DeliveryOutcome, Verdict, message_writes
 from referral_automation.domain.followups import FollowUpSchedule
+from referral_automation.domain.statuses import RequestStatus
 from referral_automation.email.message import EmailSender
 from referral_automation.services.sending import store
 from referral_automation.services.sending.batches import DeliveryReport
@@ -70,7 +71,13 @@ def run_batch(
     outcomes = deliver(
         session_factory, claim.jobs, sender=sender, composer=composer, now=now, options=options, evidence=evidence
     )
-    record(step, session_factory, outcomes, config=config, now=now)
+    try:
+        record(step, session_factory, outcomes, config=config, now=now)
+    except Exception as error:
+        # The provider may have accepted these messages: whatever failed, settle them before the
+        # error goes on, so nothing is sent twice.
+        settle_accepted(step, session_factory, outcomes, error=error, now=now)
+        raise
     report.count(outcomes)
     return report
 
@@ -90,3 +97,33 @@ def record(
         requests = BulkUpdate(session, store.requests_table, updates)  # prepared before the lock is taken
         record_messages(session, outcomes, actor=step.actor, now=now)
         requests.run()
+
+
+def settle_accepted(
+    step: SendStep, session_factory: SessionFactory, outcomes: list[DeliveryOutcome], *, error: Exception, now: datetime
+) -> None:
+    """After recording failed: mark the messages the provider accepted ``sent`` and their requests
+    as sent, with nothing but values already known (no follow-up time: working one out may be
+    what failed), so no later run sends them again. Their follow-ups are given up, and the
+    request's ``last_error`` says why. Every other outcome is left to the lease and the reconcile
+    window, with its attempt already counted (``deliver``)."""
+    sent = [o for o in outcomes if o.verdict in (Verdict.SENT, Verdict.SETTLED)]
+    if not sent:
+        return
+    note = f"recorded after an error, follow-ups given up: {type(error).__name__}: {error}"[:1000]
+    inserts, updates = message_writes(sent)
+    requests = [_settled(outcome, step, note=note, now=now) for outcome in sent]
+    with session_factory() as session, session.begin():
+        insert_rows(session, store.messages_table, inserts)
+        bulk_update(session, store.messages_table, updates)
+        bulk_update(session, store.requests_table, requests)
+
+
+def _settled(outcome: DeliveryOutcome, step: SendStep, *, note: str, now: datetime) -> dict[str, Any]:
+    job = outcome.job
+    changes: dict[str, Any] = {"id": job.request_id, "lease_owner": None, "lease_expires_at": None}
+    if job.step == 0:
+        changes |= {"status": RequestStatus.SENT.value, "sent_at": outcome.sent_at or now}
+    else:
+        changes |= {"followups_sent": job.step}
+    return changes | {"next_followup_at": None, "attempts": 0, "last_error": note, "updated_at": now}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,10 +36,13 @@ class SimulatedCrashError(Exception):
 
 
 def crash_before_recording(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker dies after the provider accepted: neither the record nor its fallback runs."""
+
     def crash(*args: object, **kwargs: object) -> None:
         raise SimulatedCrashError("killed after the provider accepted, before the status write")
 
     monkeypatch.setattr(sending_step, "record", crash)
+    monkeypatch.setattr(sending_step, "settle_accepted", crash)
 
 
 def test_outbox_crash_after_acceptance_gives_one_file(
@@ -246,3 +250,52 @@ def test_many_reruns_write_one_file_per_message(factory: Factory, outbox_dir: Pa
     for minutes in (0, 0, 30, 60):
         run(factory, outbox, now=NOW + timedelta(minutes=minutes), options=DeliveryOptions(batch_size=2))
     assert len(list(outbox_dir.glob("*.eml"))) == 5
+
+
+def test_a_record_that_fails_after_the_provider_accepted_settles_and_never_resends(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It marks the message sent with the provider's id when recording its outcome fails (a value
+    out of range, a lost connection), so no later run sends it again, and names the error."""
+    add_customer(factory, "ann", timezone="UTC")
+    request_id = add_request(factory, "ann")
+    sender = FakeSender()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OverflowError("date value out of range")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sending_step, "record", broken)
+        with pytest.raises(OverflowError):
+            run(factory, sender)
+    for later in (AFTER_LEASE, NOW + OPTIONS.reconcile_after, NOW + timedelta(days=3)):
+        run(factory, sender, now=later)
+
+    assert sender.steps_for(request_id) == [0]
+    request = request_row(factory, request_id)
+    assert (request.status, request.next_followup_at, request.lease_expires_at) == ("sent", None, None)
+    assert "OverflowError: date value out of range" in (request.last_error or "")
+    [message] = messages_of(factory, request_id)
+    assert (message.status, message.provider_message_id) == ("sent", f"fake-{message.id}")
+
+
+def test_a_worker_that_dies_after_every_send_gives_up_after_max_attempts(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It counts each attempt when it is made, so a message whose outcome is never recorded is
+    sent at most ``max_attempts`` times, then failed."""
+    add_customer(factory, "ann", timezone="UTC")
+    request_id = add_request(factory, "ann")
+    sender = FakeSender()
+    options = DeliveryOptions(max_attempts=3, worker="w")
+    now = NOW
+    for _ in range(6):
+        with monkeypatch.context() as patch:
+            crash_before_recording(patch)
+            with contextlib.suppress(SimulatedCrashError):
+                run(factory, sender, now=now, options=options)
+        now += options.reconcile_after + options.lease
+    run(factory, sender, now=now, options=options)  # a worker that lives to record the verdict
+
+    assert len(sender.handed) == 3
+    assert request_row(factory, request_id).status == "failed"

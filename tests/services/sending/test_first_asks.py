@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from referral_automation.db.models import Message, Suppression
+from referral_automation.db.models import AuditEntry, Message, Suppression
 from referral_automation.db.session import session_factory
 from referral_automation.domain import identity
 from referral_automation.domain.delivery import DeliveryOptions, Job
@@ -15,6 +15,7 @@ from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.errors import (
     AmbiguousDeliveryError,
     PermanentDeliveryError,
+    Problem,
     RetryableDeliveryError,
     TemplateError,
 )
@@ -204,23 +205,30 @@ def test_ambiguous_send_stays_sending(factory: Factory) -> None:
     assert "read timeout" in (message.error or "")
 
 
-def test_template_error_is_retried(factory: Factory) -> None:
-    """It puts back a request whose template failed to render, with the error, and writes no message."""
-    add_customer(factory, "ann", timezone="UTC")
-    request_id = add_request(factory, "ann")
+def test_an_email_that_cannot_be_rendered_fails_alone(factory: Factory) -> None:
+    """It fails a request whose template does not render, with the reason, an audit line and its
+    own counter, writes it no message, and sends the rest of the batch."""
+    for name in ("ann", "bob"):
+        add_customer(factory, name, timezone="UTC")
+    broken_id, fine_id = add_request(factory, "ann"), add_request(factory, "bob")
 
-    def broken(job: Job) -> OutgoingEmail:
-        from referral_automation.errors import Problem
-
-        raise TemplateError([Problem("gratitude.html", 3, "'first_nme' is undefined")])
+    def composer(job: Job) -> OutgoingEmail:
+        if job.request_id == broken_id:
+            raise TemplateError([Problem("gratitude.html", 3, "undefined: 'first_nme'")])
+        return fake_composer(job)
 
     sender = FakeSender()
-    report = run(factory, sender, composer=broken)
-    assert (report.retried, sender.handed) == (1, [])
-    request = request_row(factory, request_id)
-    assert (request.status, request.attempts) == ("scheduled", 1)
-    assert "first_nme" in (request.last_error or "")
-    assert messages_of(factory, request_id) == []
+    report = run(factory, sender, composer=composer)
+
+    assert (report.unrenderable, report.sent, [e.referral_request_id for e in sender.handed]) == (1, 1, [fine_id])
+    broken = request_row(factory, broken_id)
+    assert (broken.status, broken.lease_expires_at) == ("failed", None)
+    assert broken.last_error == "cannot render the email: gratitude.html:3: undefined: 'first_nme'"
+    assert messages_of(factory, broken_id) == []
+    with factory() as session:
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "render_failed")).one()
+    assert (audit.subject_id, audit.details["error"]) == (broken_id, broken.last_error)
+    assert request_row(factory, fine_id).status == "sent"
 
 
 def test_unknown_campaign_is_cancelled(factory: Factory) -> None:

@@ -240,8 +240,9 @@ def test_crash_during_a_follow_up_writes_one_file(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("killed before recording")
 
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch:  # the worker dies: neither the record nor its fallback runs
         patch.setattr(sending_step, "record", crash)
+        patch.setattr(sending_step, "settle_accepted", crash)
         with pytest.raises(RuntimeError):
             follow_up(factory, outbox, FIRST_FOLLOW_UP)
     assert follow_up(factory, outbox, FIRST_FOLLOW_UP + timedelta(minutes=1)).claimed == 0
