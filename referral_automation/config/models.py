@@ -317,7 +317,11 @@ class SendGridDelivery(Strict):
     concurrency: int = Field(32, ge=1, le=256)
     timeout_seconds: float = Field(30, gt=0, le=300)
     max_attempts: int = Field(5, ge=1, le=20)
-    reconcile_window_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    #: How long an unanswered send waits for a SendGrid event before it may be sent again: the Event
+    #: Webhook is retried for a day, so an event can come that late.
+    reconcile_window_minutes: int = Field(24 * 60, ge=1, le=7 * 24 * 60)
+    #: Ask the Email Activity API (a paid add-on) about an unanswered send before sending it again.
+    email_activity_api: bool = False
     #: A batch starts no new attempt after this long, so it ends well within the send lease (15 minutes).
     batch_time_limit_seconds: float = Field(600, gt=0, le=3600)
 

@@ -39,8 +39,9 @@ class DeliveryOptions:
     batch_size: int = 500
     #: How long a claimed request belongs to this worker; a crashed worker's requests return after it.
     lease: timedelta = timedelta(minutes=15)
-    #: How long an unanswered send waits for a provider event before a non-idempotent sender retries.
-    reconcile_after: timedelta = timedelta(minutes=30)
+    #: How long an unanswered send waits for a provider event before a non-idempotent sender retries:
+    #: SendGrid retries its Event Webhook for a day, so an event may come that late.
+    reconcile_after: timedelta = timedelta(hours=24)
     #: Attempts (retryable errors) before a request is ``failed``.
     max_attempts: int = 5
     #: First retry delay, doubled on each further attempt, never beyond ``max_backoff``.
@@ -125,6 +126,9 @@ class Evidence:
 
     rows: dict[str, dict[str, Any]]
     accepted: dict[str, str | None]
+    #: Unanswered sends past their reconcile window whose fate the provider could not tell just now
+    #: (its activity lookup did not answer): they wait rather than risk a second email.
+    unconfirmed: frozenset[str] = frozenset()
 
 
 def known_outcome(
@@ -132,6 +136,7 @@ def known_outcome(
     row: dict[str, Any],
     accepted: dict[str, str | None],
     *,
+    unconfirmed: frozenset[str] = frozenset(),
     idempotent_provider: str | None,
     now: datetime,
     options: DeliveryOptions,
@@ -154,6 +159,13 @@ def known_outcome(
     idempotent = idempotent_provider is not None and row.get("provider") == idempotent_provider
     if status == MessageStatus.SENDING and not idempotent and row["created_at"] + options.reconcile_after > now:
         return DeliveryOutcome(job, Verdict.WAITING, retry_at=row["created_at"] + options.reconcile_after)
+    # The provider's lookup did not answer: ask again on a later run, within a second window at most.
+    if (
+        status == MessageStatus.SENDING
+        and job.message_id in unconfirmed
+        and row["created_at"] + 2 * options.reconcile_after > now
+    ):
+        return DeliveryOutcome(job, Verdict.WAITING, retry_at=now + options.backoff)
     if status == MessageStatus.SENDING and job.attempts >= options.max_attempts:
         error = f"no answer from the provider after {job.attempts} attempts: {row['error'] or 'worker lost'}"
         return DeliveryOutcome(job, Verdict.FAILED, error=error)

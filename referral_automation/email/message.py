@@ -65,3 +65,23 @@ class EmailSender(Protocol):
     def send(self, email: OutgoingEmail) -> SendResult: ...
 
     def send_many(self, emails: Sequence[OutgoingEmail]) -> list[SendOutcome]: ...
+
+
+@dataclass(slots=True)
+class LookupAnswer:
+    """What a provider says of messages whose send went unanswered: those it holds (by our message
+    id, with its own id when it tells) and those it does not; any other was not asked about."""
+
+    accepted: dict[str, str | None] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A sender that can ask its provider what became of a send that went unanswered (SendGrid's
+    Email Activity API): consulted before a message is sent again after its reconcile window."""
+
+    def look_up(self, messages: Sequence[tuple[str, str, int]]) -> LookupAnswer | None:
+        """What the provider says of ``(message id, request id, step)`` messages; None when it
+        cannot be asked at all (then the reconcile window alone decides)."""
+        ...

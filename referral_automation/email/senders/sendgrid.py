@@ -43,8 +43,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 
 from referral_automation.config import DeliveryConfig, SendGridDelivery
-from referral_automation.email.message import OutgoingEmail, SendOutcome, SendResult
+from referral_automation.email.message import LookupAnswer, OutgoingEmail, SendOutcome, SendResult
 from referral_automation.email.senders.ratelimit import TokenBucket
+from referral_automation.email.senders.sendgrid_activity import SendGridActivity
 from referral_automation.email.senders.sendgrid_payload import PayloadOptions, build_payload
 from referral_automation.errors import (
     AmbiguousDeliveryError,
@@ -141,8 +142,11 @@ class SendGridSender:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        activity: SendGridActivity | None = None,
     ) -> None:
         self._api_key = api_key
+        #: The Email Activity lookup of unanswered sends, when ``delivery.yaml`` turns it on.
+        self.activity = activity
         self._host = host.rstrip("/")
         self.config = config or SendGridDelivery()
         self._options = PayloadOptions.from_config(self.config)
@@ -158,12 +162,20 @@ class SendGridSender:
     def from_settings(cls, settings: Settings, delivery: DeliveryConfig | None = None) -> SendGridSender:
         """The production sender: key from the environment or Prefect, host from ``SENDGRID_API_HOST``."""
         config = (delivery or DeliveryConfig()).sendgrid
-        return cls(resolve_api_key(settings), host=settings.sendgrid_api_host, config=config)
+        api_key, host = resolve_api_key(settings), settings.sendgrid_api_host
+        activity = (
+            SendGridActivity(api_key, host=host, timeout=config.timeout_seconds) if config.email_activity_api else None
+        )
+        return cls(api_key, host=host, config=config, activity=activity)
 
     def __repr__(self) -> str:
         return f"SendGridSender(host={self._host!r}, api_key=SecretStr('**********'))"
 
     # ------------------------------------------------------------------ the port
+    def look_up(self, messages: Sequence[tuple[str, str, int]]) -> LookupAnswer | None:
+        """Whether SendGrid holds unanswered sends (``Reconciling``); None without the Email Activity lookup."""
+        return self.activity.look_up(messages) if self.activity is not None else None
+
     def send(self, email: OutgoingEmail) -> SendResult:
         """Hand one message to SendGrid, retrying only what cannot have been accepted."""
         return self._send(email, deadline=None)

@@ -52,7 +52,7 @@ from referral_automation.domain.delivery import (
     reused,
 )
 from referral_automation.domain.statuses import MessageStatus
-from referral_automation.email.message import EmailSender, OutgoingEmail, SendResult
+from referral_automation.email.message import EmailSender, OutgoingEmail, Reconciling, SendResult
 from referral_automation.errors import ReferralAutomationError
 from referral_automation.services.sending import store
 
@@ -99,6 +99,8 @@ def deliver(
     if evidence is None:
         with session_factory() as session, session.begin():
             evidence = read_evidence(session, [(job.message_id, job.request_id, job.step) for job in jobs])
+    if isinstance(sender, Reconciling):
+        evidence = ask_provider(sender, jobs, evidence, provider=sender.name, now=now, options=options)
     plan = _plan(jobs, evidence, sender=sender, now=now, options=options)
     outcomes = list(plan.outcomes)
     emails, sending, unrenderable = _compose(plan, composer)
@@ -119,6 +121,36 @@ def deliver(
             outcome = replace(outcome, row=row, has_row=job.message_id in plan.existing)
         outcomes.append(outcome)
     return outcomes
+
+
+def ask_provider(
+    sender: Reconciling,
+    jobs: Sequence[Job],
+    evidence: Evidence,
+    *,
+    provider: str,
+    now: datetime,
+    options: DeliveryOptions,
+) -> Evidence:
+    """Ask the provider about sends that went unanswered and are past their reconcile window (they
+    would be sent again now): those it holds are settled, those it does not may be sent again, and
+    those it could not tell about wait (``Evidence.unconfirmed``)."""
+    overdue = [
+        (job.message_id, job.request_id, job.step)
+        for job in jobs
+        if (row := evidence.rows.get(job.message_id))
+        and row["status"] == MessageStatus.SENDING
+        and row["provider"] == provider
+        and row["created_at"] + options.reconcile_after <= now
+        and job.message_id not in evidence.accepted
+    ]
+    if not overdue:
+        return evidence
+    answer = sender.look_up(overdue)
+    if answer is None:
+        return evidence
+    unknown = {message_id for message_id, _, _ in overdue} - answer.absent - answer.accepted.keys()
+    return replace(evidence, accepted={**evidence.accepted, **answer.accepted}, unconfirmed=frozenset(unknown))
 
 
 def _compose(plan: _Plan, composer: Composer) -> tuple[list[OutgoingEmail], list[Job], list[tuple[Job, str]]]:
@@ -150,7 +182,13 @@ def _plan(
     for job in jobs:
         row = evidence.rows.get(job.message_id, {})
         known = known_outcome(
-            job, row, evidence.accepted, idempotent_provider=idempotent_provider, now=now, options=options
+            job,
+            row,
+            evidence.accepted,
+            unconfirmed=evidence.unconfirmed,
+            idempotent_provider=idempotent_provider,
+            now=now,
+            options=options,
         )
         if known is not None:
             plan.outcomes.append(known)

@@ -17,12 +17,13 @@ def test_shipped_delivery_config_loads(config_dir: Path) -> None:
 
 
 def test_absent_delivery_file_gives_defaults(config_dir: Path, tmp_path: Path) -> None:
-    """It uses the defaults when delivery.yaml is absent (30-minute reconcile window, sandbox off)."""
+    """It uses the defaults when delivery.yaml is absent (a one-day reconcile window, sandbox off)."""
     workspace = tmp_path / "config"
     shutil.copytree(config_dir, workspace)
     (workspace / "delivery.yaml").unlink()
     delivery = load_config(workspace).delivery.sendgrid
-    assert delivery.reconcile_window_minutes == 30
+    assert delivery.reconcile_window_minutes == 24 * 60
+    assert delivery.email_activity_api is False
     assert delivery.sandbox_mode is False
 
 
