@@ -93,6 +93,12 @@ def record_responses(
     return report
 
 
+def record_in_session(session: Session, responses: Sequence[ResponseInput], *, now: datetime) -> ResponseReport:
+    """``record_responses`` inside the caller's transaction, for a service whose response must be
+    written with its own rows or not at all (a referral with its referee, a conversion with its rewards)."""
+    return _record_batch(session, responses, now=now) if responses else ResponseReport()
+
+
 def _batches(items: Iterable[ResponseInput], size: int) -> Iterator[list[ResponseInput]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
