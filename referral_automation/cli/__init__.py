@@ -15,6 +15,7 @@ from referral_automation.cli import requests as _requests  # noqa: F401
 from referral_automation.cli import run as _run  # noqa: F401
 from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: F401
 from referral_automation.cli import setup as _setup  # noqa: F401
+from referral_automation.cli import web as _web  # noqa: F401
 from referral_automation.cli.app import app
 
 
