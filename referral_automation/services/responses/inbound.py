@@ -42,6 +42,7 @@ from referral_automation.db.models import Message as MessageRow
 from referral_automation.domain.inbound import auto_reply_reason, referenced_message_ids
 from referral_automation.domain.replies import classify_reply
 from referral_automation.domain.responses import ResponseKind
+from referral_automation.errors import NotFoundError
 from referral_automation.services.links.signer import LinkSigner
 from referral_automation.services.responses.record import ResponseInput, record_responses
 
@@ -147,11 +148,23 @@ def _authenticated(spf: str | None, dkim: str | None) -> bool:
 
 
 def record_inbound(
-    session_factory: sessionmaker[Session], mail: InboundMail, *, signer: LinkSigner, now: datetime
+    session_factory: sessionmaker[Session],
+    mail: InboundMail,
+    *,
+    signer: LinkSigner,
+    now: datetime,
+    request_id: str | None = None,
 ) -> InboundResult:
-    """Match, classify and record one inbound reply (see the module)."""
+    """Match, classify and record one inbound reply (see the module). ``request_id`` names the
+    request outright (a back-office import); ``NotFoundError`` if there is no such request."""
     with session_factory() as session:
-        request_id, message_id, matched_by = match_request(session, mail, signer)
+        if request_id is not None:
+            if session.get(ReferralRequest, request_id) is None:
+                raise NotFoundError(f"no referral request has the id {request_id!r}")
+            message_id: str | None = None
+            matched_by: str | None = "given"
+        else:
+            request_id, message_id, matched_by = match_request(session, mail, signer)
     automated = auto_reply_reason(mail.headers)
     verdict = classify_reply(mail.text, mail.html)
     kind = _kind(automated, verdict.ok)

@@ -85,3 +85,18 @@ def unsubscribe(
     )
     record_responses(session_factory, [response], now=now)
     return Recipient(recipient.request_id, recipient.email, unsubscribed=True)
+
+
+#: What ``suppress`` accepts: the suppressing kinds a back office records by hand.
+SUPPRESSION_REASONS = (ResponseKind.UNSUBSCRIBED, ResponseKind.BOUNCED, ResponseKind.SPAM_REPORTED)
+
+
+def suppress(
+    session_factory: sessionmaker[Session], email: str, *, reason: ResponseKind, source: str, now: datetime
+) -> bool:
+    """Suppress ``email`` (an unsubscribe by phone, a bounce from another system) as a response
+    without a request; whether the address was newly suppressed."""
+    if reason not in SUPPRESSION_REASONS:
+        raise ValueError(f"not a suppression reason: {reason}")
+    response = ResponseInput(kind=reason, occurred_at=now, source=source, email=email)
+    return record_responses(session_factory, [response], now=now).suppressions_added == 1
