@@ -1,0 +1,65 @@
+"""Referral-link clicks: every click kept without an address, the first person's click a response."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from referral_automation.db.models import LinkClick, Response
+from referral_automation.services.links.signer import LinkSigner
+from referral_automation.services.responses.clicks import Click, record_click
+from tests.support.links import SIGNING_KEY
+from tests.support.send import NOW, request_row
+from tests.support.web import sent_request
+
+Factory = sessionmaker[Session]
+SIGNER = LinkSigner(SIGNING_KEY)
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1.15"
+
+
+def click(code: str, *, ip: str = "203.0.113.7", agent: str = BROWSER, minutes: int = 0) -> Click:
+    return Click(code=code, ip=ip, user_agent=agent, at=NOW + timedelta(minutes=minutes))
+
+
+def test_clicks_are_kept_with_a_keyed_ip_hash(factory: Factory) -> None:
+    """It stores each click with a keyed hash of the IP (never the address) and the campaign to redirect to."""
+    _, code = sent_request(factory, "ann")
+    assert record_click(factory, click(code), signer=SIGNER) == "customer_referral"
+    assert record_click(factory, click(code, ip="::ffff:203.0.113.7", minutes=1), signer=SIGNER) == "customer_referral"
+    with factory() as session:
+        rows = list(session.execute(select(LinkClick)).scalars())
+    assert len(rows) == 2
+    assert rows[0].ip_hash == rows[1].ip_hash == SIGNER.hash_ip("203.0.113.7")
+    assert "203.0.113.7" not in rows[0].ip_hash
+
+
+def test_the_first_click_stops_follow_ups_once(factory: Factory) -> None:
+    """It records one referral_clicked response for the first click, however many follow."""
+    request_id, code = sent_request(factory, "ann")
+    for minute in range(3):
+        record_click(factory, click(code, minutes=minute), signer=SIGNER)
+    with factory() as session:
+        kinds = list(session.execute(select(Response.kind)).scalars())
+    assert kinds == ["referral_clicked"]
+    assert request_row(factory, request_id).next_followup_at is None
+
+
+def test_a_link_checker_is_nobodys_response(factory: Factory) -> None:
+    """It keeps a preview fetcher's click, marked automated, and leaves the follow-ups alone."""
+    request_id, code = sent_request(factory, "ann")
+    record_click(factory, click(code, agent="Slackbot-LinkExpanding 1.0"), signer=SIGNER)
+    with factory() as session:
+        (row,) = session.execute(select(LinkClick)).scalars()
+        assert row.automated
+        assert session.execute(select(Response)).first() is None
+    assert request_row(factory, request_id).next_followup_at is not None
+
+
+def test_an_unknown_code_records_nothing(factory: Factory) -> None:
+    """It answers None for a code no request has, and stores nothing."""
+    sent_request(factory, "ann")
+    assert record_click(factory, click("unknowncode1"), signer=SIGNER) is None
+    with factory() as session:
+        assert session.execute(select(LinkClick)).first() is None
