@@ -8,6 +8,7 @@ on one line, a finite non-negative amount in a known currency shape.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -26,9 +27,13 @@ def _mailbox(value: str) -> str:
     return parse_mailbox(value).addr_spec
 
 
+#: Controls, line breaks and the invisible direction marks and overrides that make text read other than it is.
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+
+
 def _one_line_name(value: str) -> str:
-    if any(ord(char) < 32 or 0x7F <= ord(char) < 0xA0 for char in value):
-        raise ValueError("a name cannot contain control characters or line breaks")
+    if _NOT_IN_A_NAME.search(value):
+        raise ValueError("a name cannot contain control characters, line breaks or direction overrides")
     return clean_display_name(value)
 
 
