@@ -13,6 +13,7 @@ import typer
 
 from referral_automation.cli.app import app
 from referral_automation.cli.common import ConfigDirOption, DatabaseUrlOption, err_console, settings_for, user_errors
+from referral_automation.cli.requests import database_errors
 from referral_automation.settings import Settings
 
 
@@ -45,13 +46,15 @@ def web(
     """Serve webhooks, referral links, unsubscribe links and the referral API (OpenAPI at /docs)."""
     import uvicorn
 
+    from referral_automation.db.session import session_factory
     from referral_automation.services.ingest import require_schema
     from referral_automation.web.app import create_app
 
     settings = settings_for(database_url, config_dir)
-    with user_errors():
-        application = create_app(settings)  # configuration, key and schema problems surface here, before serving
-        require_schema(application.state.context.sessions)
+    with user_errors(), database_errors(settings.database_url):
+        sessions = session_factory(settings.database_url)
+        require_schema(sessions)
+        application = create_app(settings, sessions=sessions)  # configuration and key problems, before serving
     for warning in startup_warnings(settings):
         err_console.print(f"warning: {warning}", markup=False)
     err_console.print(f"serving on http://{host}:{port} (OpenAPI at /docs)", markup=False)
