@@ -1,7 +1,9 @@
 """Dependencies of the routes: the shared context, and the two ways a caller proves who it is.
 
-Tokens are compared in constant time (``hmac.compare_digest`` over bytes). A token that is not
-configured refuses everyone: an unset ``REFERRAL_API_TOKEN`` closes the API rather than opening it.
+They are ``async``: a plain ``def`` dependency costs a hop to the threadpool and back on every
+request, more than the work it does. Tokens are compared in constant time (``hmac.compare_digest``
+over bytes). A token that is not configured refuses everyone: an unset ``REFERRAL_API_TOKEN``
+closes the API rather than opening it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi import Depends, HTTPException, Request, status
 from referral_automation.web.context import WebContext
 
 
-def web_context(request: Request) -> WebContext:
+async def web_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.context
     return context
 
@@ -28,7 +30,7 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
 
 
-def require_api_token(request: Request, context: Context) -> None:
+async def require_api_token(request: Request, context: Context) -> None:
     """``Authorization: Bearer <REFERRAL_API_TOKEN>``, or 401."""
     challenge = {"WWW-Authenticate": 'Bearer realm="referral-api"'}
     expected = context.settings.api_token
@@ -41,7 +43,7 @@ def require_api_token(request: Request, context: Context) -> None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong bearer token", challenge)
 
 
-def require_inbound_token(request: Request, context: Context) -> None:
+async def require_inbound_token(request: Request, context: Context) -> None:
     """HTTP basic auth whose password is ``REFERRAL_INBOUND_TOKEN`` (any user name), or 401."""
     challenge = {"WWW-Authenticate": 'Basic realm="inbound-parse"'}
     expected = context.settings.inbound_token

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from referral_automation.domain.statuses import ReferralStatus
 from referral_automation.services.referrals.conversions import record_conversion
@@ -33,7 +32,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/referrals", status_code=status.HTTP_201_CREATED, summary="A referee signed up", responses=_ERRORS)
 async def post_referral(signup: SignupIn, response: Response, context: Context) -> dict[str, Any]:
-    result = await run_in_threadpool(record_signup, context.sessions, signup, now=context.now(), source=SOURCE)
+    result = await context.write(record_signup, context.sessions, signup, now=context.now(), source=SOURCE)
     if result.status is ReferralStatus.HELD:
         response.status_code = status.HTTP_202_ACCEPTED
     return result.as_json()
@@ -41,7 +40,7 @@ async def post_referral(signup: SignupIn, response: Response, context: Context) 
 
 @router.post("/conversions", status_code=status.HTTP_201_CREATED, summary="A referee converted", responses=_ERRORS)
 async def post_conversion(conversion: ConversionIn, response: Response, context: Context) -> dict[str, Any]:
-    result = await run_in_threadpool(
+    result = await context.write(
         record_conversion,
         context.sessions,
         conversion,

@@ -20,7 +20,7 @@ router = APIRouter(tags=["links"])
     response_class=RedirectResponse,
     responses={400: {"description": "Not a referral code"}, 404: {"description": "No such referral code"}},
 )
-def follow_referral_link(code: str, request: Request, context: Context) -> RedirectResponse:
+async def follow_referral_link(code: str, request: Request, context: Context) -> RedirectResponse:
     """Records the click (a keyed hash of the IP, never the address) and redirects to the landing page."""
     if not is_referral_code(code):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "not a referral code (8-64 of A-Z a-z 0-9 _ -)")
@@ -30,7 +30,7 @@ def follow_referral_link(code: str, request: Request, context: Context) -> Redir
         user_agent=request.headers.get("user-agent"),
         at=context.now(),
     )
-    campaign = record_click(context.sessions, click, signer=context.signer)
+    campaign = await context.write(record_click, context.sessions, click, signer=context.signer)
     if campaign is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no referral has this code")
     target = context.landing_url(campaign, code)

@@ -36,7 +36,7 @@ async def unsubscribe_page(token: str, request: Request, context: Context) -> Re
 @router.post("/u/{token}", summary="Unsubscribe (RFC 8058 one-click)", response_class=Response, responses=_NOT_FOUND)
 async def unsubscribe_now(token: str, request: Request, context: Context) -> Response:
     """Suppresses the address and stops the request's follow-ups; the body is not needed."""
-    recipient = await run_in_threadpool(unsubscribe, context.sessions, token, signer=context.signer, now=context.now())
+    recipient = await context.write(unsubscribe, context.sessions, token, signer=context.signer, now=context.now())
     wants_page = "text/html" in request.headers.get("accept", "")
     if recipient is None:
         return pages.invalid_link() if wants_page else PlainTextResponse("unknown unsubscribe link\n", 404)

@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from referral_automation.services.responses.inbound import parse_inbound, record_inbound
 from referral_automation.services.responses.provider_events import parse_events, record_sendgrid_events
@@ -59,7 +58,7 @@ async def sendgrid_events(request: Request, context: Context) -> dict[str, Any]:
     if not isinstance(document, list):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "expected a JSON array of events")
     parsed = parse_events(document, source="webhook")
-    report = await run_in_threadpool(
+    report = await context.write(
         record_sendgrid_events,
         context.sessions,
         parsed.events,
@@ -122,5 +121,5 @@ async def sendgrid_inbound(request: Request, context: Context) -> dict[str, Any]
     except MalformedFormError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     mail = parse_inbound(fields)
-    result = await run_in_threadpool(record_inbound, context.sessions, mail, signer=context.signer, now=context.now())
+    result = await context.write(record_inbound, context.sessions, mail, signer=context.signer, now=context.now())
     return result.as_json()

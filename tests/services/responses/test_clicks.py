@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import LinkClick, Response
+from referral_automation.db.session import session_factory
 from referral_automation.services.links.signer import LinkSigner
 from referral_automation.services.responses.clicks import Click, record_click
+from tests.reference.clicks import record_click as plain_record_click
 from tests.support.links import SIGNING_KEY
 from tests.support.send import NOW, request_row
 from tests.support.web import sent_request
@@ -63,3 +68,40 @@ def test_an_unknown_code_records_nothing(factory: Factory) -> None:
     assert record_click(factory, click("unknowncode1"), signer=SIGNER) is None
     with factory() as session:
         assert session.execute(select(LinkClick)).first() is None
+
+
+AGENTS = [None, "", BROWSER, "Googlebot/2.1", "x" * 1000, "Ünïcödé \U0001f600 agent", "'; DROP TABLE link_clicks; --"]
+IPS = [None, "203.0.113.7", "::ffff:203.0.113.7", "2001:db8::1", "not an ip", "999.1.1.1"]
+
+
+def snapshot(factory: Factory, names: dict[str, str]) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The clicks and responses stored, each request named by ``names`` (its owner) instead of its id."""
+    with factory() as session:
+        clicks = session.execute(
+            select(LinkClick.referral_request_id, LinkClick.clicked_at, LinkClick.ip_hash, LinkClick.user_agent,
+                   LinkClick.automated).order_by(LinkClick.id)
+        ).all()  # fmt: skip
+        responses = session.execute(select(Response.referral_request_id, Response.kind).order_by(Response.id)).all()
+    return (
+        [(names[row[0]], *row[1:]) for row in clicks],
+        [(names[str(row[0])], row[1]) for row in responses],
+    )
+
+
+def test_the_driver_path_agrees_with_the_plain_way(factory: Factory, tmp_path: Path) -> None:
+    """It stores exactly what the ORM reference stores, for the same clicks on hostile and odd input."""
+    reference_url = f"sqlite:///{tmp_path}/reference.db"
+    upgrade_to_head(reference_url)
+    reference = session_factory(reference_url)
+    ours = {name: sent_request(factory, name) for name in ("ann", "bob")}
+    theirs = {name: sent_request(reference, name) for name in ("ann", "bob")}
+    rng = random.Random(7)
+    for minute in range(60):
+        name = rng.choice(["ann", "bob", None])
+        at, ip, agent = NOW + timedelta(minutes=minute), rng.choice(IPS), rng.choice(AGENTS)
+        mine = Click(ours[name][1] if name else "unknowncode1", ip, agent, at)
+        plain = Click(theirs[name][1] if name else "unknowncode1", ip, agent, at)
+        assert record_click(factory, mine, signer=SIGNER) == plain_record_click(reference, plain, signer=SIGNER)
+    assert snapshot(factory, {rid: name for name, (rid, _) in ours.items()}) == snapshot(
+        reference, {rid: name for name, (rid, _) in theirs.items()}
+    )
