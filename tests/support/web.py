@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -71,7 +72,7 @@ def sent_request(
 ) -> tuple[str, str]:
     """A customer and a first ask sent a day before ``NOW`` with a follow-up to come; (request id, code)."""
     add_customer(factory, customer_id, email=email)
-    values: dict[str, object] = {"sent_at": NOW - timedelta(days=1), "next_followup_at": NOW + timedelta(days=2)}
+    values: dict[str, Any] = {"sent_at": NOW - timedelta(days=1), "next_followup_at": NOW + timedelta(days=2)}
     values.update(columns)
     request_id = add_request(factory, customer_id, status="sent", scheduled_for=NOW - timedelta(days=1), **values)
     with factory() as session:

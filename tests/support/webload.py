@@ -193,7 +193,7 @@ def seed_requests(database_url: str, count: int) -> list[tuple[str, str]]:
     with session_factory(database_url)() as session, session.begin():
         for position, model in enumerate((Customer, Moment, ReferralRequest)):
             session.execute(insert(model), [row[position] for row in rows])
-    return [(row[2]["id"], row[2]["code"]) for row in rows]
+    return [(str(row[2]["id"]), str(row[2]["code"])) for row in rows]
 
 
 def _seed_rows(n: int) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
