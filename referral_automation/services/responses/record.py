@@ -108,15 +108,25 @@ def _batches(items: Iterable[ResponseInput], size: int) -> Iterator[list[Respons
 def _record_batch(session: Session, batch: Sequence[ResponseInput], *, now: datetime) -> ResponseReport:
     report = ResponseReport(received=len(batch))
     fresh = _without_duplicates(session, batch)
-    report.duplicates = len(batch) - len(fresh)
     resolved, report.unknown_requests = _resolve(session, fresh)
-    if resolved:
-        insert = dialect_insert(session, responses_table).on_conflict_do_nothing()
-        session.execute(insert, [_row(item) for item in resolved])
+    resolved = _insert(session, resolved)
+    report.duplicates = len(batch) - len(resolved)
     report.recorded = len(resolved)
     report.suppressions_added, report.suppressions_lifted = _apply_suppressions(session, resolved, now=now)
     report.follow_ups_stopped = _stop_follow_ups(session, resolved, now=now)
     return report
+
+
+def _insert(session: Session, items: list[ResponseInput]) -> list[ResponseInput]:
+    """Insert ``items``; those actually inserted. Another transaction may have recorded the same
+    external ids since ``_without_duplicates`` looked (PostgreSQL: the unique index made this one
+    wait for it, then ``DO NOTHING``): those are duplicates, counted and acted on once, by the other."""
+    if not items:
+        return []
+    insert = dialect_insert(session, responses_table).on_conflict_do_nothing()
+    returned = session.execute(insert.returning(responses_table.c.external_id), [_row(item) for item in items])
+    inserted = {external_id for (external_id,) in returned}
+    return [item for item in items if item.external_id is None or item.external_id in inserted]
 
 
 def _without_duplicates(session: Session, batch: Sequence[ResponseInput]) -> list[ResponseInput]:
