@@ -17,9 +17,11 @@ from referral_automation.cli.requests import database_errors
 from referral_automation.settings import Settings
 
 
-def startup_warnings(settings: Settings) -> list[str]:
+def startup_warnings(settings: Settings, *, workers: int = 1) -> list[str]:
     """What an operator should hear before the app takes traffic."""
     warnings = []
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        warnings.append("several workers on SQLite take turns at its one writer: one worker serves it better")
     if settings.api_token is None:
         warnings.append("REFERRAL_API_TOKEN is not set: /api/referrals and /api/conversions answer 401")
     if settings.inbound_token is None:
@@ -55,7 +57,7 @@ def web(
         sessions = session_factory(settings.database_url)
         require_schema(sessions)
         application = create_app(settings, sessions=sessions)  # configuration and key problems, before serving
-    for warning in startup_warnings(settings):
+    for warning in startup_warnings(settings, workers=workers):
         err_console.print(f"warning: {warning}", markup=False)
     err_console.print(f"serving on http://{host}:{port} (OpenAPI at /docs)", markup=False)
     if workers == 1:

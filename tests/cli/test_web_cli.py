@@ -37,7 +37,9 @@ def test_it_serves_and_says_what_is_not_configured(sqlite_url: str, served: list
 
 def test_several_workers_build_the_app_from_the_environment(sqlite_url: str, served: list[dict[str, Any]]) -> None:
     """It hands uvicorn the app factory (one app per worker process) when asked for several workers."""
-    assert run(sqlite_url, "--workers", "2").exit_code == 0
+    result = run(sqlite_url, "--workers", "2")
+    assert result.exit_code == 0
+    assert "one worker serves it better" in result.stderr
     assert (served[0]["target"], served[0]["factory"], served[0]["workers"]) == (
         "referral_automation.web.app:app_from_environment",
         True,
