@@ -8,7 +8,8 @@ HTTP: ``NotFoundError`` 404, ``ConflictError`` 409, ``RefusedError`` 422, each w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -42,7 +43,13 @@ def create_app(
     signer = LinkSigner(signing_key(sessions, settings.secret_key), settings.reply_address)
     context = WebContext(settings, sessions, config, signer, clock)
     _ = context.event_verifier  # a malformed public key is a start-up error, not a 500 per post
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()  # the SQLite writer thread finishes what it was given
+
     app = FastAPI(
+        lifespan=lifespan,
         title="referral-automation",
         summary="SendGrid webhooks, referral links, unsubscribe links and the referral API.",
         version="0.1.0",

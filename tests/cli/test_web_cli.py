@@ -54,3 +54,11 @@ def test_an_uninitialised_database_is_one_line(tmp_path: Path, served: list[dict
     assert result.stderr.startswith("error:")
     assert "Traceback" not in result.output
     assert served == []
+
+
+def test_a_malformed_webhook_key_is_one_line(sqlite_url: str, served: list[dict[str, Any]]) -> None:
+    """It refuses to start with a SENDGRID_WEBHOOK_PUBLIC_KEY that is not a key, naming the setting."""
+    result = run(sqlite_url, env={"SENDGRID_WEBHOOK_PUBLIC_KEY": "not-a-key"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: SENDGRID_WEBHOOK_PUBLIC_KEY is not a base64 ECDSA public key")
+    assert served == []
