@@ -67,20 +67,32 @@ def _reasons(error: ValidationError) -> str:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, object or None, problem or None) for each non-blank line of ``path``."""
+    """(line number, object or None, problem or None) for each non-blank line of ``path``, streamed."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReferralAutomationError(f"{path}: cannot read the file: {error}") from error
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            document = json.loads(line)
-        except ValueError as error:
-            yield number, None, f"not JSON: {error}"
-            continue
-        yield number, document, None if isinstance(document, dict) else "expected a JSON object"
+        handle = path.open(encoding="utf-8", errors="strict")
+    except OSError as error:
+        raise ReferralAutomationError(f"{path}: cannot read the file: {error.strerror or error}") from error
+    with handle:
+        number = 0
+        while True:
+            number += 1
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError:
+                yield number, None, "not UTF-8 text"
+                return  # the decoder cannot find the next line again
+            if not line:
+                return
+            if line.strip():
+                yield number, *_object(line)
+
+
+def _object(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        document = json.loads(line)
+    except (ValueError, RecursionError) as error:
+        return None, f"not JSON: {error}"
+    return (document, None) if isinstance(document, dict) else (None, "expected a JSON object")
 
 
 def _record_each(

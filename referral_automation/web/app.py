@@ -43,6 +43,7 @@ def create_app(
     signer = LinkSigner(signing_key(sessions, settings.secret_key), settings.reply_address)
     context = WebContext(settings, sessions, config, signer, clock)
     _ = context.event_verifier  # a malformed public key is a start-up error, not a 500 per post
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield

@@ -61,12 +61,13 @@ def test_a_file_of_signups_reports_bad_lines_and_keeps_the_rest(
         {"code": code, "email": "not an address"},
         {"code": code, "email": "ann@example.com"},
     ]
-    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n{broken\n")
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n{broken\n" + "[" * 100_000 + "\n")
     result = run(db_url, "referral", "--file", str(path))
     assert result.exit_code == 1
     assert f"{path}:2: email:" in result.stderr
     assert f"{path}:3: self-referral" in result.stderr
     assert f"{path}:4: not JSON" in result.stderr
+    assert f"{path}:5: not JSON" in result.stderr  # nested past Python's recursion limit: one bad line
     assert count(factory, Referral) == 1
     again = run(db_url, "referral", "--file", str(path))
     assert f"{path}:1: bob@corp.example was already referred" in again.stderr
