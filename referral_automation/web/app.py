@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.config import AppConfig, load_config
 from referral_automation.db.session import session_factory
 from referral_automation.errors import ConflictError, NotFoundError, RefusedError
-from referral_automation.services.links.keys import signing_key
+from referral_automation.services.links.keys import accepted_keys, signing_key
 from referral_automation.services.links.signer import LinkSigner
 from referral_automation.settings import Settings, load_settings
 from referral_automation.web.context import WebContext, system_clock
@@ -40,7 +40,8 @@ def create_app(
     settings = settings or load_settings()
     sessions = sessions or session_factory(settings.database_url)
     config = config or load_config(settings.config_dir)
-    signer = LinkSigner(signing_key(sessions, settings.secret_key), settings.reply_address)
+    key, accepted = signing_key(sessions, settings.secret_key), accepted_keys(sessions, settings.secret_key)
+    signer = LinkSigner(key, settings.reply_address, accepted)
     context = WebContext(settings, sessions, config, signer, clock)
     _ = context.event_verifier  # a malformed public key is a start-up error, not a 500 per post
 

@@ -4,7 +4,8 @@ Both sides must use one key: the send flow signs, the web app checks, possibly o
 ``REFERRAL_SECRET_KEY`` wins when set (production: one secret in every process's environment).
 Without it, the key is generated on first use and kept in the database (``instance_secrets``),
 so a demo or a laptop works with no configuration and every process sharing the database shares
-the key. The first writer wins (``ON CONFLICT DO NOTHING``, then read back), so two processes
+the key. Setting ``REFERRAL_SECRET_KEY`` later keeps the generated key for checking (``accepted_keys``):
+links already sent keep working. The first writer wins (``ON CONFLICT DO NOTHING``, then read back), so two processes
 starting together still agree.
 """
 
@@ -61,6 +62,17 @@ def signing_key(
             stored = _stored(session)
     assert stored is not None
     return _decoded(stored)
+
+
+def accepted_keys(session_factory: sessionmaker[Session], configured: SecretStr | None) -> tuple[bytes, ...]:
+    """Keys whose signatures are still accepted besides ``signing_key``: with ``REFERRAL_SECRET_KEY``
+    set, the key this installation generated before it was (if any), so links in emails signed
+    with it keep working after the switch."""
+    if configured is None:
+        return ()
+    with session_factory() as session:
+        stored = _stored(session)
+    return (_decoded(stored),) if stored is not None else ()
 
 
 def _stored(session: Session) -> str | None:

@@ -19,6 +19,9 @@ class LinkSigner:
 
     key: bytes
     reply_address: str | None = None
+    #: Keys whose tokens are still read (never signed with): the generated key after a switch to
+    #: ``REFERRAL_SECRET_KEY`` (``keys.accepted_keys``).
+    accepted: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reply_address is not None:
@@ -38,10 +41,13 @@ class LinkSigner:
         return tokens.reply_address(self.key, self.reply_address, request_id)
 
     def request_of_unsubscribe_token(self, token: object) -> str | None:
-        return tokens.read_unsubscribe_token(self.key, token)
+        return next(filter(None, (tokens.read_unsubscribe_token(key, token) for key in self._keys())), None)
 
     def request_of_reply_address(self, address: object) -> str | None:
-        return tokens.request_from_reply_address(self.key, address)
+        return next(filter(None, (tokens.request_from_reply_address(key, address) for key in self._keys())), None)
+
+    def _keys(self) -> tuple[bytes, ...]:
+        return (self.key, *self.accepted)
 
     def hash_ip(self, ip: str) -> str:
         return tokens.hash_ip(self.key, ip)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import InstanceSecret
 from referral_automation.errors import ReferralAutomationError
-from referral_automation.services.links.keys import SecretKeyError, signing_key
+from referral_automation.services.links.keys import SecretKeyError, accepted_keys, signing_key
 from referral_automation.services.links.signer import LinkSigner
 
 
@@ -50,3 +50,15 @@ def test_a_reply_address_the_tokens_cannot_extend_is_refused() -> None:
     """It refuses, when a run starts, a reply address whose local part leaves no room for the token."""
     with pytest.raises(ReferralAutomationError, match="REFERRAL_REPLY_ADDRESS"):
         LinkSigner(b"k" * 32, "a-very-long-local-part@in.example.com")
+
+
+def test_links_signed_with_the_generated_key_survive_setting_one(factory: sessionmaker[Session]) -> None:
+    """It still reads tokens signed with the generated key once REFERRAL_SECRET_KEY is set, and signs
+    new ones with the setting's."""
+    generated = LinkSigner(signing_key(factory, None))
+    old_token = generated.unsubscribe_token("0b5a1c2d-3e4f-5a6b-8c7d-9e0f1a2b3c4d")
+    configured = SecretStr("c" * 40)
+    signer = LinkSigner(signing_key(factory, configured), None, accepted_keys(factory, configured))
+    assert signer.request_of_unsubscribe_token(old_token) == "0b5a1c2d-3e4f-5a6b-8c7d-9e0f1a2b3c4d"
+    assert signer.unsubscribe_token("0b5a1c2d-3e4f-5a6b-8c7d-9e0f1a2b3c4d") != old_token
+    assert accepted_keys(factory, None) == ()
