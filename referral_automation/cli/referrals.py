@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from referral_automation.cli.app import app
@@ -65,10 +66,9 @@ def held_command(
         table.add_column(column, overflow="fold")
     for item in held:
         converted = " (converted)" if item.converted else ""
-        table.add_row(
-            item.referral_id[:8], item.referee_email + converted, item.advocate_customer_id,
-            when(item.signed_up_at), "; ".join(item.reasons),
-        )  # fmt: skip
+        cells = (item.referral_id[:8], item.referee_email + converted, item.advocate_customer_id,
+                 when(item.signed_up_at), "; ".join(item.reasons))  # fmt: skip
+        table.add_row(*(escape(cell) for cell in cells))  # data, never markup
     console.print(table)
 
 
@@ -139,8 +139,15 @@ def rewards_list(
         table.add_column(column, overflow="fold")
     for line in lines:
         reward = f"{line['kind']} {line['value']} {line['currency'] or ''}".strip()
-        table.add_row(line["reward_id"][:8], line["side"], line["recipient"], reward, line["status"],
-                      line["issue_after"][:16])  # fmt: skip
+        cells = (
+            line["reward_id"][:8],
+            line["side"],
+            line["recipient"],
+            reward,
+            line["status"],
+            line["issue_after"][:16],
+        )
+        table.add_row(*(escape(cell) for cell in cells))  # data, never markup
     console.print(table)
 
 
