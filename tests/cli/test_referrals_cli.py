@@ -35,6 +35,7 @@ def test_a_held_referral_is_reviewed_and_its_rewards_issued(db_url: str, factory
         config=shipped_config(),
         now=NOW,
     )
+    assert referral.referral_id[:8] in run(db_url, "referrals", "held").stdout
     held = run(db_url, "referrals", "held", "--json")
     assert [item["referral_id"] for item in json.loads(held.stdout)] == [referral.referral_id]
     accepted = run(
@@ -44,6 +45,7 @@ def test_a_held_referral_is_reviewed_and_its_rewards_issued(db_url: str, factory
     assert "accepted by dana" in accepted.stdout
     assert json.loads(run(db_url, "rewards", "issue", "--now", "2026-03-10T00:00:00", "--json").stdout) == {"issued": 0}
     assert json.loads(run(db_url, "rewards", "issue", "--now", "2026-04-10T00:00:00", "--json").stdout) == {"issued": 2}
+    assert "issued" in run(db_url, "rewards", "list").stdout
     lines = json.loads(run(db_url, "rewards", "list", "--status", "issued", "--json").stdout)
     assert sorted(line["side"] for line in lines) == ["referee", "referrer"]
 
