@@ -6,6 +6,8 @@
     ├── ConfigError              bad YAML, bad rules, bad campaigns (carries ``Problem`` lines)
     ├── InputError               bad input files (customers, events) that abort a whole command
     ├── TemplateError            a template that does not compile or render
+    ├── NotFoundError | ConflictError | RefusedError   input that names nothing, contradicts what is
+    │                            recorded, or breaks a rule (the web's 404, 409 and 422)
     └── DeliveryError            a message could not be handed to the provider
         ├── RetryableDeliveryError   try again later (429, 5xx, connection refused)
         ├── PermanentDeliveryError   never retry (4xx): the request is ``failed``
@@ -74,3 +76,15 @@ class PermanentDeliveryError(DeliveryError):
 
 class AmbiguousDeliveryError(DeliveryError):
     """The request reached the provider but no answer came back: it may have been accepted."""
+
+
+class NotFoundError(ReferralAutomationError):
+    """What the input names does not exist (an unknown referral code): the web answers 404."""
+
+
+class ConflictError(ReferralAutomationError):
+    """The input contradicts what is recorded (the same referee twice): the web answers 409."""
+
+
+class RefusedError(ReferralAutomationError):
+    """Well-formed input the rules refuse (a self-referral): the web answers 422."""

@@ -21,6 +21,7 @@ from referral_automation.domain.delivery import DeliveryOptions
 from referral_automation.email.message import EmailSender
 from referral_automation.email.senders import make_sender
 from referral_automation.email.senders.outbox import OutboxSender
+from referral_automation.services.links.keys import signing_key
 from referral_automation.services.sending.composer import TemplateComposer
 from referral_automation.settings import Settings, load_settings
 
@@ -45,9 +46,14 @@ class Pipeline:
         return session_factory(self.settings.database_url)
 
     @cached_property
+    def signing_key(self) -> bytes:
+        """``REFERRAL_SECRET_KEY``, or the key this installation keeps in its database (the web app's too)."""
+        return signing_key(self.sessions, self.settings.secret_key)
+
+    @cached_property
     def composer(self) -> TemplateComposer:
         """Compiles every template once (a run renders thousands of emails with it)."""
-        return TemplateComposer.from_settings(self.settings, self.config)
+        return TemplateComposer.from_settings(self.settings, self.config, signing_key=self.signing_key)
 
     def sender(self, now: datetime) -> EmailSender:
         """The configured sender; the outbox dates its files with the run's ``now`` (``--now`` replays)."""

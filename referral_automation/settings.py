@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Host names that only the machine itself reaches: links built on them are dead in a customer's inbox.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"})
 
 
 class Settings(BaseSettings):
@@ -28,6 +32,36 @@ class Settings(BaseSettings):
     public_base_url: str = Field("http://localhost:8000", validation_alias="REFERRAL_PUBLIC_BASE_URL")
     api_token: SecretStr | None = Field(None, validation_alias="REFERRAL_API_TOKEN")
     inbound_token: SecretStr | None = Field(None, validation_alias="REFERRAL_INBOUND_TOKEN")
+    #: Signs unsubscribe links and reply addresses and keys the hash of a clicking IP. Unset: a key
+    #: generated once and kept in the database, so the send flow and the web app share it.
+    secret_key: SecretStr | None = Field(None, validation_alias="REFERRAL_SECRET_KEY")
+    #: The Inbound Parse address replies go to (``reply@in.example.com``): each email's Reply-To
+    #: becomes ``reply+<signed request token>@in.example.com``. Unset: the campaign's reply-to.
+    reply_address: str | None = Field(None, validation_alias="REFERRAL_REPLY_ADDRESS")
+    #: Development only: accept unsigned Event Webhook posts while no public key is configured.
+    webhook_allow_unsigned: bool = Field(False, validation_alias="REFERRAL_WEBHOOK_ALLOW_UNSIGNED")
+    #: A signed Event Webhook post older (or newer) than this is a replay and refused.
+    webhook_replay_window_seconds: int = Field(300, ge=1, le=86400, validation_alias="REFERRAL_WEBHOOK_REPLAY_WINDOW")
+    #: Largest webhook body accepted (Event Webhook batches, Inbound Parse posts with attachments).
+    web_max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, validation_alias="REFERRAL_WEB_MAX_BODY_BYTES"
+    )
+    #: Days a reward stays pending after its conversion (a refund inside the window cancels it).
+    refund_window_days: int = Field(30, ge=0, le=3650, validation_alias="REFERRAL_REFUND_WINDOW_DAYS")
+    #: Currency of a conversion's value when the caller names none (ISO 4217).
+    default_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", validation_alias="REFERRAL_DEFAULT_CURRENCY")
+
+    def public_url_warning(self) -> str | None:
+        """Why links in emails sent through SendGrid would not work, or ``None``."""
+        if self.email_backend != "sendgrid":
+            return None
+        host = (urlsplit(self.public_base_url).hostname or "").lower()
+        if host in LOCAL_HOSTS or host.endswith(".localhost") or host.startswith("127."):
+            return (
+                f"REFERRAL_PUBLIC_BASE_URL is {self.public_base_url}: the referral, unsubscribe and tracking links "
+                "in these emails point at this machine and will not work for customers"
+            )
+        return None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -25,8 +25,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "email": frozenset({"config", "domain", "errors", "settings"}),
     "services": frozenset({"config", "db", "domain", "email", "errors", "settings"}),
     "pipeline": frozenset({"config", "db", "domain", "email", "errors", "services", "settings"}),
+    "web": frozenset({"config", "db", "domain", "errors", "services", "settings"}),
     "flows": frozenset({"config", "db", "domain", "email", "errors", "pipeline", "services", "settings"}),
-    "cli": frozenset({"config", "db", "domain", "email", "errors", "pipeline", "services", "settings"}),
+    "cli": frozenset({"config", "db", "domain", "email", "errors", "pipeline", "services", "settings", "web"}),
 }
 #: Named exceptions, each with its reason.
 EXCEPTIONS = {

@@ -11,10 +11,13 @@ from referral_automation.cli import approvals as _approvals  # noqa: F401
 from referral_automation.cli import demo as _demo  # noqa: F401
 from referral_automation.cli import ingest as _ingest  # noqa: F401
 from referral_automation.cli import preview as _preview  # noqa: F401
+from referral_automation.cli import referrals as _referrals  # noqa: F401
 from referral_automation.cli import requests as _requests  # noqa: F401
+from referral_automation.cli import responses as _responses  # noqa: F401
 from referral_automation.cli import run as _run  # noqa: F401
 from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: F401
 from referral_automation.cli import setup as _setup  # noqa: F401
+from referral_automation.cli import web as _web  # noqa: F401
 from referral_automation.cli.app import app
 
 

@@ -56,6 +56,9 @@ def run(
         from referral_automation.cli import flow_runner
 
         flow_runner.load_flow(flow.value)
+        link_warning = settings.public_url_warning() if flow is not FlowName.detect else None
+        if link_warning:
+            err_console.print(f"warning: {link_warning}", markup=False)
         if flow_runner.is_ephemeral():
             err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
         try:

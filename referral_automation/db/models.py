@@ -27,7 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from referral_automation.db.types import JSONDocument, UTCDateTime
-from referral_automation.domain.statuses import Decision, MessageStatus, MomentOutcome, RequestStatus, sql_list
+from referral_automation.domain.rewards import RewardStatus
+from referral_automation.domain.statuses import (
+    Decision,
+    MessageStatus,
+    MomentOutcome,
+    ReferralStatus,
+    RequestStatus,
+    sql_list,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,6 +71,8 @@ class Customer(Base):
     marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The advocate whose referral brought this customer (set when a referee converts).
+    referred_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class JourneyEvent(Base):
@@ -258,3 +268,98 @@ class AuditEntry(Base):
     subject_type: Mapped[str] = mapped_column(String(50))
     subject_id: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class Referral(Base):
+    """A referee's sign-up with an advocate's code: one per referee, however often they sign up.
+
+    ``referee_canonical`` is the mailbox the address delivers to (``domain.referees.canonical_email``),
+    so ``Ann.Lee+promo@gmail.com`` and ``annlee@googlemail.com`` are one referee. A sign-up that
+    looks wrong (a throwaway address, a code used far more than usual) is ``held`` with its
+    ``review_reasons`` until a person accepts or rejects it. ``converted_at`` is set once, when the
+    referee becomes a customer (``referee_customer_id``).
+    """
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(ReferralStatus)})", name="status"),
+        # The unusual-use check counts a code's sign-ups in a recent window, and all codes' in it.
+        Index("ix_referrals_code_created", "code", "created_at"),
+        Index("ix_referrals_created", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"), index=True)
+    advocate_customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    referee_email: Mapped[str] = mapped_column(String(320))
+    referee_canonical: Mapped[str] = mapped_column(String(320), unique=True)
+    referee_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    review_reasons: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    conversion_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    referee_customer_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class LinkClick(Base):
+    """One request of a referral link (``/r/{code}``). No address is kept: ``ip_hash`` is a keyed
+    hash (``domain.tokens.hash_ip``) that tells clicks of one client apart and nothing more."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (Index("ix_link_clicks_request_time", "referral_request_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    referral_request_id: Mapped[str] = mapped_column(ForeignKey("referral_requests.id"))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ip_hash: Mapped[str | None] = mapped_column(String(32))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RewardEntry(Base):
+    """One line of the reward ledger (``domain.rewards``): ``pending`` until the refund window
+    ends, then ``issued``; ``cancelled`` by a refund inside the window. Ids are derived from the
+    referral and the side, so recording a conversion twice adds nothing."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(RewardStatus)})", name="status"),
+        CheckConstraint("side IN ('referrer', 'referee')", name="side"),
+        Index("ix_rewards_due", "status", "issue_after"),
+        # The cap per advocate counts their referrer rewards under one incentive.
+        Index("ix_rewards_recipient", "recipient", "incentive_id", "side"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id"), index=True)
+    incentive_id: Mapped[str] = mapped_column(String(100))
+    side: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(30))
+    value: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))
+    issue_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InstanceSecret(Base):
+    """Secrets this installation generated for itself (the link-signing key when
+    ``REFERRAL_SECRET_KEY`` is not set), so every process that shares the database shares them."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    #: The database's clock: a key is made wherever it is first needed, with no ``now`` at hand.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("CURRENT_TIMESTAMP"))

@@ -19,6 +19,8 @@ class ResponseKind(StrEnum):
     CLICKED = "clicked"  # any tracked link
     REFERRAL_CLICKED = "referral_clicked"  # the customer's own referral link
     REPLIED_OK = "replied_ok"
+    REPLIED = "replied"  # a reply that is not an OK: its words are kept for the success manager
+    AUTO_REPLIED = "auto_replied"  # an out-of-office or other machine's answer: kept, changes nothing
     REFERRAL = "referral"  # a referee signed up with the code
     CONVERSION = "conversion"  # a referee became a customer
     UNSUBSCRIBED = "unsubscribed"
@@ -28,9 +30,16 @@ class ResponseKind(StrEnum):
     PROVIDER_EVENT = "provider_event"  # an event we do not know, kept raw
 
 
-#: A response from the customer: no more follow-ups after any of these (CONTRACT: reply, referral-link click, referral).
+#: A response from the customer: no more follow-ups after any of these (CONTRACT: reply, referral-link click,
+#: referral). Any reply a person wrote counts, OK or not: someone who answered "not now" is not asked again.
 ENGAGED = frozenset(
-    {ResponseKind.REPLIED_OK, ResponseKind.REFERRAL_CLICKED, ResponseKind.REFERRAL, ResponseKind.CONVERSION}
+    {
+        ResponseKind.REPLIED_OK,
+        ResponseKind.REPLIED,
+        ResponseKind.REFERRAL_CLICKED,
+        ResponseKind.REFERRAL,
+        ResponseKind.CONVERSION,
+    }
 )
 
 #: The address must not be emailed again (a suppression is recorded).

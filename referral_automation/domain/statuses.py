@@ -58,6 +58,14 @@ class Decision(StrEnum):
     EXPIRED = "expired"
 
 
+class ReferralStatus(StrEnum):
+    """A referee's sign-up with an advocate's code: counted, waiting for a person, or refused by one."""
+
+    ACCEPTED = "accepted"  # counts: a ``referral`` response, rewards when it converts
+    HELD = "held"  # flagged (a throwaway address, a code used far more than usual): a person decides
+    REJECTED = "rejected"  # a person refused it on review: it never counts
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'a', 'b'`` for an ``IN (…)`` or a CHECK constraint written in SQL."""
     return ", ".join(f"'{value.value}'" for value in values)

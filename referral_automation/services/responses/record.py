@@ -93,6 +93,12 @@ def record_responses(
     return report
 
 
+def record_in_session(session: Session, responses: Sequence[ResponseInput], *, now: datetime) -> ResponseReport:
+    """``record_responses`` inside the caller's transaction, for a service whose response must be
+    written with its own rows or not at all (a referral with its referee, a conversion with its rewards)."""
+    return _record_batch(session, responses, now=now) if responses else ResponseReport()
+
+
 def _batches(items: Iterable[ResponseInput], size: int) -> Iterator[list[ResponseInput]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -102,15 +108,25 @@ def _batches(items: Iterable[ResponseInput], size: int) -> Iterator[list[Respons
 def _record_batch(session: Session, batch: Sequence[ResponseInput], *, now: datetime) -> ResponseReport:
     report = ResponseReport(received=len(batch))
     fresh = _without_duplicates(session, batch)
-    report.duplicates = len(batch) - len(fresh)
     resolved, report.unknown_requests = _resolve(session, fresh)
-    if resolved:
-        insert = dialect_insert(session, responses_table).on_conflict_do_nothing()
-        session.execute(insert, [_row(item) for item in resolved])
+    resolved = _insert(session, resolved)
+    report.duplicates = len(batch) - len(resolved)
     report.recorded = len(resolved)
     report.suppressions_added, report.suppressions_lifted = _apply_suppressions(session, resolved, now=now)
     report.follow_ups_stopped = _stop_follow_ups(session, resolved, now=now)
     return report
+
+
+def _insert(session: Session, items: list[ResponseInput]) -> list[ResponseInput]:
+    """Insert ``items``; those actually inserted. Another transaction may have recorded the same
+    external ids since ``_without_duplicates`` looked (PostgreSQL: the unique index made this one
+    wait for it, then ``DO NOTHING``): those are duplicates, counted and acted on once, by the other."""
+    if not items:
+        return []
+    insert = dialect_insert(session, responses_table).on_conflict_do_nothing()
+    returned = session.execute(insert.returning(responses_table.c.external_id), [_row(item) for item in items])
+    inserted = {external_id for (external_id,) in returned}
+    return [item for item in items if item.external_id is None or item.external_id in inserted]
 
 
 def _without_duplicates(session: Session, batch: Sequence[ResponseInput]) -> list[ResponseInput]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,7 +12,12 @@ from sqlalchemy import select
 from referral_automation.db.models import Response, Suppression
 from referral_automation.domain import identity
 from referral_automation.domain.responses import ResponseKind
-from referral_automation.services.responses.record import ResponseInput, record_responses
+from referral_automation.services.responses.record import (
+    ResponseInput,
+    ResponseReport,
+    record_in_session,
+    record_responses,
+)
 from tests.support.send import (
     NOW,
     Factory,
@@ -175,3 +182,33 @@ def test_large_input_is_recorded_in_batches(factory: Factory) -> None:
     report = record_responses(factory, items, now=NOW, batch_size=10)
     assert (report.received, report.recorded) == (25, 25)
     assert len(responses(factory)) == 25
+
+
+def test_a_concurrent_duplicate_is_counted_once(factory: Factory) -> None:
+    """It counts as recorded only what it inserted when another transaction records the same events
+    at the same moment (SendGrid's retry racing its original), and acts on them once."""
+    add_customer(factory, "ann")
+    request_id = add_request(factory, "ann", status="sent")
+    batch = [event(ResponseKind.OPENED, referral_request_id=request_id, external_id=f"race-{n}") for n in range(3)]
+    holding, release = threading.Event(), threading.Event()
+    reports: list[ResponseReport] = []
+
+    def first() -> None:
+        with factory() as session, session.begin():
+            reports.append(record_in_session(session, batch, now=NOW))
+            holding.set()
+            release.wait(10)
+
+    def second() -> None:
+        reports.append(record_responses(factory, batch, now=NOW))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    holding.wait(10)
+    threads[1].start()
+    time.sleep(0.5)  # the second waits: for the unique index (PostgreSQL) or BEGIN IMMEDIATE (SQLite)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert [(r.recorded, r.duplicates) for r in reports] == [(3, 0), (0, 3)]
+    assert len(responses(factory)) == 3
