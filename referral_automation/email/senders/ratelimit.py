@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    """At most ``burst + rate * T`` acquisitions return in any interval of length ``T``."""
+    """At most ``burst + rate * T`` tokens are granted in any interval of length ``T`` (each beyond
+    the burst at its own reserved slot; when its thread gets to run again is the scheduler's)."""
 
     def __init__(
         self,
