@@ -3,7 +3,8 @@
 ``load_config`` reads ``events.yaml``, ``triggers.yaml``, ``campaigns.yaml`` and (if present)
 ``delivery.yaml``, and either returns an ``AppConfig`` or raises ``ConfigError`` listing every
 problem of every file, each at the line of the offending YAML node; the cross-file checks
-(``checks``) run once every file is valid on its own.
+(``checks``) run once every file is valid on its own. Their warnings (a rule that can never match)
+stop nothing: they ride on the config (``AppConfig.warnings``) for ``validate`` to print.
 """
 
 from __future__ import annotations
@@ -79,6 +80,6 @@ def load_config(config_dir: Path) -> AppConfig:
         raise ConfigError(problems)
     config = AppConfig(**parts)
     problems = cross_check(config, docs)
-    if problems:
+    if any(problem.severity == "error" for problem in problems):
         raise ConfigError(problems)
-    return config
+    return config.with_warnings(problems)
