@@ -63,6 +63,9 @@ def load_delivery_config(config_dir: Path) -> DeliveryConfig:
 
 def load_config(config_dir: Path) -> AppConfig:
     """Load and cross-check the whole configuration, collecting problems from every file."""
+    if not config_dir.is_dir():  # one line, not one "cannot read" per file
+        files = ", ".join(f"{name}.yaml" for name in FILES)
+        raise ConfigError([Problem(str(config_dir), None, f"no such folder: give --config-dir the folder of {files}")])
     problems: list[Problem] = []
     docs: dict[str, YamlDocument] = {}
     parts: dict[str, Any] = {}
