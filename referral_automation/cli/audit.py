@@ -17,10 +17,11 @@ from referral_automation.cli.common import (
     LimitOption,
     NowOption,
     console,
+    one_more,
     open_database,
+    page,
     parse_now,
     print_json,
-    say_limited,
     settings_for,
 )
 from referral_automation.cli.tables import audit_table
@@ -69,14 +70,11 @@ def list_command(
     start = parse_since(since, parse_now(now))
     settings = settings_for(database_url, config_dir)
     with open_database(settings) as sessions:
-        entries = list_audit(
-            sessions, since=start, subject=subject, actor=actor, action=action, limit=limit + 1 if limit else None
-        )
-    shown = entries[:limit] if limit else entries
+        entries = list_audit(sessions, since=start, subject=subject, actor=actor, action=action, limit=one_more(limit))
+    shown = page(entries, limit, "audit entries")
     if as_json:
         print_json([entry.as_json() for entry in shown])
     elif not shown:
         console.print("no audit entries")
     else:
         console.print(audit_table(shown, title=f"Audit log ({len(shown)}, newest first; UTC)"))
-    say_limited(len(entries), limit, "audit entries")

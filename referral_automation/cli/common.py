@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -54,6 +54,7 @@ LimitOption = Annotated[
 ]
 #: How many rows a listing shows unless ``--limit`` says otherwise.
 DEFAULT_LIMIT = 50
+Row = TypeVar("Row")
 
 DEBUG_HINT = "run again with --debug (or REFERRAL_DEBUG=1) for the traceback, and please report it"
 
@@ -148,9 +149,20 @@ def print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def say_limited(found: int, limit: int, noun: str) -> None:
-    """A note on stderr when a listing stopped at ``limit`` (the caller asked for one more, to know)."""
-    if limit and found > limit:
+def one_more(limit: int) -> int | None:
+    """How many rows to ask a service for: one more than ``limit`` tells whether there are more (0: all)."""
+    return limit + 1 if limit else None
+
+
+def page(rows: list[Row], limit: int, noun: str) -> list[Row]:
+    """The first ``limit`` of ``rows`` (fetched with ``one_more``), saying so on stderr when there were more."""
+    say_limited(bool(limit) and len(rows) > limit, limit, noun)
+    return rows[:limit] if limit else rows
+
+
+def say_limited(more: bool, limit: int, noun: str) -> None:
+    """A note on stderr when a listing stopped at ``limit`` with more left."""
+    if more:
         err_console.print(
             f"note: the newest {limit} {noun} are shown; --limit N shows more, --limit 0 all", markup=False
         )

@@ -60,7 +60,7 @@ def show_command(
         print_json(story.as_json())
     else:
         print_story(story, why=why)
-    say_limited(len(story.moments) + story.more_moments, limit, "moments")
+    say_limited(story.more_moments, limit, "moments")
 
 
 def print_story(story: CustomerStory, *, why: bool) -> None:

@@ -20,9 +20,10 @@ from referral_automation.cli.common import (
     JsonOption,
     LimitOption,
     console,
+    one_more,
     open_database,
+    page,
     print_json,
-    say_limited,
     settings_for,
     when,
 )
@@ -54,16 +55,15 @@ def list_command(
             sessions,
             status=None if status is None else status.value,
             customer_id=customer,
-            limit=limit + 1 if limit else None,
+            limit=one_more(limit),
         )
-    shown = views[:limit] if limit else views
+    shown = page(views, limit, "requests")
     if as_json:
         print_json([view.as_json() for view in shown])
     elif not shown:
         console.print("no referral requests")
     else:
         console.print(requests_table(shown))
-    say_limited(len(views), limit, "requests")
 
 
 def requests_table(views: list[RequestSummary]) -> Table:

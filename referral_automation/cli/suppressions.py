@@ -15,10 +15,11 @@ from referral_automation.cli.common import (
     LimitOption,
     NowOption,
     console,
+    one_more,
     open_database,
+    page,
     parse_now,
     print_json,
-    say_limited,
     settings_for,
     when,
 )
@@ -52,8 +53,8 @@ def list_command(
     """List suppressed addresses, the newest first, with why and since when."""
     settings = settings_for(database_url, config_dir)
     with open_database(settings) as sessions:
-        views = list_suppressions(sessions, reason=reason, limit=limit + 1 if limit else None)
-    shown = views[:limit] if limit else views
+        views = list_suppressions(sessions, reason=reason, limit=one_more(limit))
+    shown = page(views, limit, "suppressions")
     if as_json:
         print_json([view.as_json() for view in shown])
     elif not shown:
@@ -67,7 +68,6 @@ def list_command(
         for view in shown:
             table.add_row(cell(view.email), cell(view.reason), cell(view.source), cell(when(view.created_at)))
         console.print(table)
-    say_limited(len(views), limit, "suppressions")
 
 
 @suppressions_app.command("add")
