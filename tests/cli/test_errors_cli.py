@@ -110,11 +110,6 @@ MISTAKES: list[tuple[str, Build]] = [
     ("a missing config folder", lambda tmp, url: Mistake(
         ["run", "detect", "--database-url", url, "--config-dir", str(tmp / "conf")],
         f"{tmp / 'conf'}: no such folder: give --config-dir the folder of events.yaml, triggers.yaml, campaigns.yaml")),
-    ("the sendgrid backend without a key", lambda tmp, url: Mistake(
-        ["run", "send", "--database-url", url, "--config-dir", CONFIG],
-        "error: SENDGRID_API_KEY is not set, and without PREFECT_API_URL there is no Prefect server whose Secret "
-        "block 'sendgrid-api-key' could hold the key: set SENDGRID_API_KEY (or PREFECT_API_URL)",
-        env={"REFERRAL_EMAIL_BACKEND": "sendgrid", "SENDGRID_API_KEY": ""})),
     ("an unknown request", lambda tmp, url: Mistake(
         ["requests", "show", "ffffffff", "--database-url", url],
         "error: no referral request has an id starting with 'ffffffff'")),
@@ -142,7 +137,7 @@ PORT = free_port()
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(app, args, env={"PREFECT_API_URL": "", **(env or {})})
+    return CliRunner().invoke(app, args, env=env)
 
 
 @pytest.fixture
@@ -223,6 +218,35 @@ def test_postgres_mistakes_on_a_real_server(postgres_schema_url: str, unprivileg
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: role '{unprivileged_role}' may not create or use tables in schema")
     assert f"GRANT USAGE, CREATE ON SCHEMA {schema} TO it" in result.stderr
+
+
+@pytest.mark.usefixtures("clean_environment")
+@pytest.mark.parametrize(
+    ("server", "line"),
+    [(False, "error: SENDGRID_API_KEY is not set, and without PREFECT_API_URL there is no Prefect server whose "
+             "Secret block 'sendgrid-api-key' could hold the key: set SENDGRID_API_KEY (or PREFECT_API_URL)"),
+     (True, "SENDGRID_API_KEY: the sendgrid backend needs an API key: set SENDGRID_API_KEY or create the Prefect "
+            "Secret block 'sendgrid-api-key' (")],
+    ids=["no prefect server", "a server without the block"],
+)  # fmt: skip
+def test_the_sendgrid_backend_without_a_key_stops_before_any_flow(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, server: bool, line: str
+) -> None:
+    """It says the key is missing in one line before a flow runs: at once when no Prefect server could
+    hold it, after asking the configured server for the Secret block when there is one (here one that
+    does not answer)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    from referral_automation.cli import flow_runner
+
+    monkeypatch.setattr(flow_runner, "run_flow", _boom)
+    api = f"http://127.0.0.1:{free_port()}/api" if server else None
+    env = {"REFERRAL_EMAIL_BACKEND": "sendgrid", "SENDGRID_API_KEY": ""}
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_CLIENT_MAX_RETRIES: 0}):
+        result = invoke(["run", "send", "--database-url", sqlite_url, "--config-dir", CONFIG], env)
+    assert result.exit_code == 1
+    (printed,) = result.stderr.splitlines()
+    assert printed.startswith(line)
 
 
 def _boom(*_args: object, **_kwargs: object) -> None:
