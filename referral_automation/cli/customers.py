@@ -27,6 +27,7 @@ from referral_automation.cli.common import (
 from referral_automation.cli.requests import requests_table
 from referral_automation.cli.tables import audit_table, facts, listing
 from referral_automation.cli.terminal import cell, visible
+from referral_automation.domain.statuses import NOT_ASKED
 from referral_automation.services.inspection.customers import CustomerStory, RulesVerdict, customer_story
 
 customers_app = typer.Typer(help="Customers: one customer's referral story.", no_args_is_help=True)
@@ -100,15 +101,8 @@ def _moments_table(story: CustomerStory) -> Table | str:
     table.add_column("what became of it", overflow="fold", ratio=1)
     for line in story.moments:
         moment = line.moment
-        what = f"{moment.rule_id}: {moment.event_type} {_facts(moment.properties)}".strip()
-        if moment.event_type is None:
-            what = moment.words().split(" on ", 1)[0]
-        table.add_row(cell(when(moment.occurred_at)), cell(what), cell(line.verdict()))
+        table.add_row(cell(when(moment.occurred_at)), cell(f"{moment.rule_id}: {moment.what()}"), cell(line.verdict()))
     return table
-
-
-def _facts(properties: dict[str, object]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in properties.items() if not isinstance(value, dict | list))
 
 
 def print_why(story: CustomerStory) -> None:
@@ -129,7 +123,7 @@ def print_why(story: CustomerStory) -> None:
 
 
 def _last_asked(story: CustomerStory) -> str:
-    asked = next((r for r in story.requests if r.status not in ("rejected", "expired", "cancelled")), None)
+    asked = next((r for r in story.requests if r.status not in NOT_ASKED), None)
     if asked is None:
         return "Never asked for a referral (no request that counts for the cool-down)."
     return visible(f"Last asked on {when(asked.created_at)} UTC: request {asked.id[:8]}, {asked.status}.")

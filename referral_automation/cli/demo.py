@@ -12,6 +12,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from referral_automation.settings import Settings
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     customers: Annotated[int, typer.Option("--customers", min=1, max=100_000, help="How many sample customers.")] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample data and simulated responses.")] = 7,
     workspace: Annotated[
@@ -59,7 +61,8 @@ def demo(
         from referral_automation.cli.flow_runner import exported, settings_environment
 
         with exported(settings_environment(settings)):
-            runner = demo_service.direct_runner(settings) if direct else _prefect_runner(settings)
+            debug = bool(ctx.find_root().params.get("debug"))
+            runner = demo_service.direct_runner(settings) if direct else _prefect_runner(settings, debug=debug)
             run = demo_service.run_demo(
                 space, customers=customers, seed=seed, now=start, run_step=runner, on_step=_print_step
             )
@@ -67,7 +70,7 @@ def demo(
     _print_summary(run, summary, seed=seed)
 
 
-def _prefect_runner(settings: Settings) -> demo_service.StepRunner:
+def _prefect_runner(settings: Settings, *, debug: bool) -> demo_service.StepRunner:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # before prefect is imported
     from referral_automation.cli import flow_runner
 
@@ -75,7 +78,8 @@ def _prefect_runner(settings: Settings) -> demo_service.StepRunner:
         err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
 
     def run(name: str, at: datetime) -> Mapping[str, Any]:
-        return flow_runner.run_flow(name, now=at, settings=settings)
+        with nullcontext() if debug else flow_runner.without_tracebacks():
+            return flow_runner.run_flow(name, now=at, settings=settings)
 
     return run
 

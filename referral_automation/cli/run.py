@@ -13,6 +13,7 @@ settings, such as the SendGrid key.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -51,6 +52,7 @@ class FlowName(StrEnum):
 
 @app.command("run")
 def run(
+    ctx: typer.Context,
     flow: Annotated[FlowName, typer.Argument(help="Which flow: detect, send, follow-ups, or all three in order.")],
     now: NowOption = None,
     json_output: JsonOption = False,
@@ -68,7 +70,8 @@ def run(
     flow_runner.load_flow(flow.value)
     if flow is not FlowName.detect:
         check_sender(settings, config)
-    with open_database(settings):
+    quiet = nullcontext() if ctx.find_root().params.get("debug") else flow_runner.without_tracebacks()
+    with open_database(settings), quiet:
         if flow_runner.is_ephemeral():
             err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
         try:

@@ -23,15 +23,15 @@ def init(database_url: DatabaseUrlOption = None, config_dir: ConfigDirOption = N
 
     settings = settings_for(database_url, config_dir)
     change = upgrade_to_head(settings.database_url)
-    where = visible(Target.of(settings.database_url).shown)
-    after = ", ".join(sorted(change.after))
+    where = Target.of(settings.database_url).shown
+    before, after = (", ".join(sorted(revisions)) for revisions in (change.before, change.after))
     if change.created:
-        console.print(f"created the schema (revision {after}) in {where}", markup=False)
+        line = f"created the schema (revision {after}) in {where}"
     elif change.changed:
-        console.print(f"upgraded the schema from revision {', '.join(sorted(change.before))} to {after} in {where}",
-                      markup=False)  # fmt: skip
+        line = f"upgraded the schema from revision {before} to {after} in {where}"
     else:
-        console.print(f"the schema is up to date (revision {after}) in {where}", markup=False)
+        line = f"the schema is up to date (revision {after}) in {where}"
+    console.print(visible(line), markup=False)
 
 
 @app.command()

@@ -37,7 +37,11 @@ def test_why_says_which_guard_stops_a_customer_and_until_when(db_url: str) -> No
     assert max(map(len, lines)) <= 80
     assert lines[0] == "Customer ada"
     assert "opted in        yes" in lines
-    assert "2026-03-03 10:00  nps_promoter: nps_submitted     blocked by cooldown: a" in lines
+    at = lines.index("2026-03-03 10:00  nps_promoter: nps_submitted    blocked by cooldown: a")
+    assert lines[at + 1 : at + 3] == [
+        "                  (score 10)                     referral request was made on",
+        "                                                 2026-02-12 (cool-down 90 days)",
+    ]
     assert "Last asked on 2026-02-12 10:00 UTC: request r-earlie, sent." in lines
     assert lines[lines.index("Last asked on 2026-02-12 10:00 UTC: request r-earlie, sent.") + 1 :][:2] == [
         "A moment of truth now would be blocked by cooldown (rules nps_promoter,",

@@ -74,16 +74,21 @@ class MomentView:
     event_type: str | None
     properties: dict[str, Any]
 
+    def what(self) -> str:
+        """``nps_submitted (score 10)``; ``time-based`` for a time rule's moment."""
+        if self.event_type is not None:
+            shown = ", ".join(f"{key} {value}" for key, value in self.properties.items() if not isinstance(value, dict))
+            return f"{self.event_type} ({shown})" if shown else self.event_type
+        if self.source_key.startswith("time:"):
+            return "time-based"
+        return f"event {self.source_key} (no longer stored)"
+
     def words(self) -> str:
         """``nps_submitted (score 10) on 2026-03-03 14:00 UTC, rule nps_promoter``."""
         at = f"{self.occurred_at:%Y-%m-%d %H:%M} UTC"
         if self.event_type is None and self.source_key.startswith("time:"):
             return f"time-based rule {self.rule_id} came due on {at}"
-        if self.event_type is None:
-            return f"rule {self.rule_id} on {at} (its event {self.source_key} is not stored)"
-        shown = ", ".join(f"{key} {value}" for key, value in self.properties.items() if not isinstance(value, dict))
-        facts = f" ({shown})" if shown else ""
-        return f"{self.event_type}{facts} on {at}, rule {self.rule_id}"
+        return f"{self.what()} on {at}, rule {self.rule_id}"
 
     def as_json(self) -> dict[str, Any]:
         return {
