@@ -4,6 +4,8 @@
 
     ReferralAutomationError
     ├── ConfigError              bad YAML, bad rules, bad campaigns (carries ``Problem`` lines)
+    ├── SettingsError            a setting (environment, ``.env`` or option) that cannot be used
+    ├── DatabaseError            the database cannot be reached or used: URL, driver, server, role, schema
     ├── InputError               bad input files (customers, events) that abort a whole command
     ├── TemplateError            a template that does not compile or render
     ├── NotFoundError | ConflictError | RefusedError   input that names nothing, contradicts what is
@@ -19,19 +21,26 @@ Only flows and the CLI catch broadly, per batch, and record what happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a user's file, printed as ``path:line: message``."""
+    """One thing wrong with a user's file, printed as ``path:line: message``.
+
+    A ``"warning"`` (``path:line: warning: message``) is worth a look but stops nothing: the
+    command's exit code stays what the errors make it.
+    """
 
     path: str
     line: int | None
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {label}{self.message}"
 
 
 class ReferralAutomationError(Exception):
@@ -56,6 +65,23 @@ class InputError(ProblemsError):
 
 class TemplateError(ProblemsError):
     """A template that does not compile or render."""
+
+
+class SettingsError(ReferralAutomationError):
+    """Settings that cannot be used, one message per setting, each naming the variable or option."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = list(messages)
+        super().__init__("; ".join(self.messages))
+
+
+class DatabaseError(ReferralAutomationError):
+    """The database cannot be reached or used: ``what`` went wrong and ``hint``, what to do about it."""
+
+    def __init__(self, what: str, hint: str) -> None:
+        self.what = what
+        self.hint = hint
+        super().__init__(f"{what}: {hint}")
 
 
 class DeliveryError(ReferralAutomationError):

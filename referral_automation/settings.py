@@ -1,16 +1,27 @@
 """Settings from the environment (or ``.env``), as listed in CONTRACT.md.
 
-Secrets are ``SecretStr`` so they never show up in a repr, a log line or an error.
+Secrets are ``SecretStr`` so they never show up in a repr, a log line or an error. A value that
+cannot be used is a ``SettingsError`` naming the variable (or the command-line option that gave
+it) and what to write instead, never pydantic's report: ``load_settings`` is where every command
+reads its settings, so a mistake is caught there, before any work starts.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from referral_automation.errors import SettingsError
+
+BACKENDS = ("outbox", "sendgrid")
+DATABASE_URL_EXAMPLES = "sqlite:///referral.db or postgresql+psycopg://user@host:5432/referral"
 
 #: Host names that only the machine itself reaches: links built on them are dead in a customer's inbox.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"})
@@ -63,9 +74,80 @@ class Settings(BaseSettings):
             )
         return None
 
+    @field_validator("email_backend", mode="before")
+    @classmethod
+    def _known_backend(cls, value: Any) -> Any:
+        choice = value.strip().lower() if isinstance(value, str) else value
+        if choice not in BACKENDS:
+            raise ValueError("use 'outbox' (writes .eml files) or 'sendgrid'")
+        return choice
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        """Only the URL's syntax: whether its database kind and driver exist is ``db.session``'s to say."""
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):  # a bad port is a ValueError
+            raise ValueError(f"not a database URL: write it like {DATABASE_URL_EXAMPLES}") from None
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        """Every referral, unsubscribe and tracking link starts with it: a bad one breaks every email."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// address, like https://refer.example.com")
+        return value
+
+
+#: Settings whose values are never repeated in a message.
+SECRETS = frozenset(
+    {
+        "SENDGRID_API_KEY",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "REFERRAL_API_TOKEN",
+        "REFERRAL_INBOUND_TOKEN",
+        "REFERRAL_SECRET_KEY",
+    }
+)
+#: The option a command-line override comes from (every command takes these two).
+OPTIONS = {"database_url": "--database-url", "config_dir": "--config-dir"}
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment, then apply command-line overrides that were given (not None)."""
-    settings = Settings()
-    given = {key: value for key, value in overrides.items() if value is not None}
-    return settings.model_copy(update=given) if given else settings
+    """Read the environment, then apply command-line overrides that were given (not None).
+
+    Overrides are validated like the environment's values, and a ``SettingsError`` names where
+    each bad value came from.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    aliases = {name: _alias(name) for name in given}
+    values: dict[str, Any] = {aliases[name]: value for name, value in given.items()}
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        origins = {alias: OPTIONS.get(name, alias) for name, alias in aliases.items()}
+        raise SettingsError([_message(item, origins) for item in error.errors()]) from None
+
+
+def _alias(name: str) -> str:
+    alias = Settings.model_fields[name].validation_alias
+    assert isinstance(alias, str)
+    return alias
+
+
+def _message(item: Any, origins: dict[str, str]) -> str:
+    """``REFERRAL_EMAIL_BACKEND is 'smtp': use 'outbox' …``: the source, the value as given, what to do."""
+    name = str(item["loc"][0]) if item["loc"] else "settings"
+    source = origins.get(name, f"{name} (environment or .env)")
+    reason = item["msg"].removeprefix("Value error, ")
+    secret = name in SECRETS
+    shown = _masked(item["input"]) if isinstance(item["input"], str) and not secret else None
+    return f"{source} is {shown!r}: {reason}" if shown is not None else f"{source}: {reason}"
+
+
+def _masked(text: str) -> str:
+    """A URL's password replaced by ``***`` (``user:secret@host``), even in a URL that does not parse."""
+    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", text)

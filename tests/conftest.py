@@ -63,6 +63,22 @@ def postgres_schema_url() -> Iterator[str]:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@pytest.fixture
+def unprivileged_role(postgres_schema_url: str) -> Iterator[str]:
+    """A PostgreSQL role that may log in and do nothing else (dropped after the test)."""
+    from referral_automation.db.session import get_engine
+
+    role = f"ra_noprivs_{uuid.uuid4().hex[:8]}"
+    admin = get_engine(schema_url(POSTGRES_URL or "", "public"))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    yield role
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"), {"r": role})
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A migrated, empty database: every test using it runs on SQLite and on PostgreSQL."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -16,12 +16,14 @@ from referral_automation.cli.common import (
     NowOption,
     console,
     err_console,
+    open_database,
     parse_now,
     print_json,
     settings_for,
-    user_errors,
+    when,
 )
-from referral_automation.cli.requests import database_errors, when
+from referral_automation.cli.tables import listing
+from referral_automation.cli.terminal import cell, lines, visible
 from referral_automation.services.approvals.decide import DecisionResult, PendingApproval
 
 approvals_app = typer.Typer(help="Requests that wait for a person's approval.", no_args_is_help=True)
@@ -40,13 +42,12 @@ def list_command(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """List the requests waiting for approval, the soonest to expire first."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.approvals.decide import list_pending
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
-        pending = list_pending(session_factory(settings.database_url))
+    with open_database(settings) as sessions:
+        pending = list_pending(sessions)
     if as_json:
         print_json([item.as_json(at) for item in pending])
         return
@@ -57,22 +58,24 @@ def list_command(
 
 
 def pending_table(pending: list[PendingApproval], *, at: datetime) -> Table:
-    table = Table(title=f"Waiting for approval ({len(pending)}; times in UTC)")
-    for column in ("id", "customer", "plan", "lifetime value", "reason", "campaign", "arm", "created", "expires"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("id", "created", "expires"))
+    """One entry a request, a few short lines each, so nothing folds on an 80-column terminal."""
+    table = listing(f"Waiting for approval ({len(pending)}, the soonest to expire first; times in UTC)")
+    table.add_column("id", no_wrap=True)
+    table.add_column("request", overflow="fold")
     for item in pending:
-        customer = ", ".join(part for part in (item.customer_name or item.customer_id, item.company) if part)
-        expires = when(item.expires_at) + (" (overdue)" if item.overdue(at) else "")
+        who = ", ".join(part for part in (item.customer_name or item.customer_id, item.company) if part)
+        if item.customer_name:
+            who += f" ({item.customer_id})"
+        dates = f"created {when(item.created_at)}, expires {when(item.expires_at)}"
         table.add_row(
-            item.id[:8],
-            customer,
-            item.plan,
-            f"{item.lifetime_value:,.2f}",
-            item.reason or "",
-            item.campaign,
-            f"{item.variant} / {item.incentive}",
-            when(item.created_at),
-            expires,
+            cell(item.id[:8]),
+            lines(
+                who,
+                f"plan {item.plan or '-'}, lifetime value {item.lifetime_value:,.2f}",
+                f"why: {item.reason or 'approval required'}",
+                f"{item.campaign}, arm {item.variant} / {item.incentive}",
+                dates + (" (overdue)" if item.overdue(at) else ""),
+            ),
         )
     return table
 
@@ -88,16 +91,13 @@ def approve_command(
 ) -> None:
     """Approve a request: it is sent at the next opening of its send window."""
     from referral_automation.config import load_config
-    from referral_automation.db.session import session_factory
     from referral_automation.services.approvals.decide import approve
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
-        config = load_config(settings.config_dir)
-        result = approve(
-            session_factory(settings.database_url), request_ref=request_id, by=by, note=note, now=at, config=config
-        )
+    config = load_config(settings.config_dir)
+    with open_database(settings) as sessions:
+        result = approve(sessions, request_ref=request_id, by=by, note=note, now=at, config=config)
     report(result)
 
 
@@ -111,21 +111,20 @@ def reject_command(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """Reject a request: it is never sent."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.approvals.decide import reject
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
-        result = reject(session_factory(settings.database_url), request_ref=request_id, by=by, note=note, now=at)
+    with open_database(settings) as sessions:
+        result = reject(sessions, request_ref=request_id, by=by, note=note, now=at)
     report(result)
 
 
 def report(result: DecisionResult) -> None:
     """One line on what the decision did (and a warning on stderr if the time zone was unknown)."""
     if result.zone_warning:
-        err_console.print(f"warning: customer {result.customer_id}: {result.zone_warning}", markup=False)
+        err_console.print(visible(f"warning: customer {result.customer_id}: {result.zone_warning}"), markup=False)
     line = f"{result.decision} {result.request_id} (customer {result.customer_id}) by {result.decided_by}"
     if result.scheduled_for is not None:
-        line += f"; scheduled for {result.scheduled_for.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    console.print(line, markup=False)
+        line += f"; scheduled for {when(result.scheduled_for)} UTC"
+    console.print(visible(line), markup=False)

@@ -8,7 +8,11 @@ this process instead (no Prefect, no run history, a few seconds faster).
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +22,7 @@ from rich.table import Table
 
 from referral_automation.cli.app import app
 from referral_automation.cli.common import NowOption, console, err_console, parse_now, user_errors
+from referral_automation.cli.terminal import visible
 from referral_automation.db.session import session_factory
 from referral_automation.services.demo import run as demo_service
 from referral_automation.services.demo.summary import ARM_KINDS, DemoSummary, summarise
@@ -26,6 +31,7 @@ from referral_automation.settings import Settings
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     customers: Annotated[int, typer.Option("--customers", min=1, max=100_000, help="How many sample customers.")] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample data and simulated responses.")] = 7,
     workspace: Annotated[
@@ -55,7 +61,8 @@ def demo(
         from referral_automation.cli.flow_runner import exported, settings_environment
 
         with exported(settings_environment(settings)):
-            runner = demo_service.direct_runner(settings) if direct else _prefect_runner(settings)
+            debug = bool(ctx.find_root().params.get("debug"))
+            runner = demo_service.direct_runner(settings) if direct else _prefect_runner(settings, debug=debug)
             run = demo_service.run_demo(
                 space, customers=customers, seed=seed, now=start, run_step=runner, on_step=_print_step
             )
@@ -63,7 +70,7 @@ def demo(
     _print_summary(run, summary, seed=seed)
 
 
-def _prefect_runner(settings: Settings) -> demo_service.StepRunner:
+def _prefect_runner(settings: Settings, *, debug: bool) -> demo_service.StepRunner:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # before prefect is imported
     from referral_automation.cli import flow_runner
 
@@ -71,7 +78,8 @@ def _prefect_runner(settings: Settings) -> demo_service.StepRunner:
         err_console.print(flow_runner.EPHEMERAL_HINT, markup=False)
 
     def run(name: str, at: datetime) -> Mapping[str, Any]:
-        return flow_runner.run_flow(name, now=at, settings=settings)
+        with nullcontext() if debug else flow_runner.without_tracebacks():
+            return flow_runner.run_flow(name, now=at, settings=settings)
 
     return run
 
@@ -150,7 +158,8 @@ ARM_HEADERS = ("opened", "clicked", "OK", "refs", "conv")
 
 
 def _print_next_steps(run: demo_service.DemoRun, summary: DemoSummary) -> None:
-    """Where to look next: files, then commands to copy (plain lines, never cropped)."""
+    """Where to look next: files, then commands to copy, each working as printed from the workspace
+    (plain lines, never cropped)."""
     space = run.workspace
     console.print()
     console.rule("Look further", align="left")
@@ -160,19 +169,43 @@ def _print_next_steps(run: demo_service.DemoRun, summary: DemoSummary) -> None:
     if summary.sample_follow_up:
         console.print(f"a follow-up: {summary.sample_follow_up}", markup=False)
     console.print(f"sample data: {space.data_dir}", markup=False)
-    options = f" --database-url {space.database_url}" if space.database else ""
-    customer = f" --customer {summary.sample_customer}" if summary.sample_customer else ""
+    program = invocation(space.root)
+    options = f" --database-url {shlex.quote(space.database_url)}" if space.database else ""
+    customer = f" --customer {shlex.quote(summary.sample_customer)}" if summary.sample_customer else ""
     commands = [
-        f"cd {space.root}",
-        f"referral-automation requests list{options}",
-        f"referral-automation approvals list{options}",
-        f"referral-automation preview customer_referral --variant gratitude{customer}{options}",
-        *([f"referral-automation report{options}"] if _has_command("report") else []),
-        f"referral-automation run all --now {(run.finished_at or run.started_at).isoformat()}{options}",
-    ]
+        f"cd {shlex.quote(str(space.root))}",
+        f"{program} requests list{options}",
+        *([f"{program} requests show {summary.sample_request[:8]}{options}"] if summary.sample_request else []),
+        *([f"{program} customers show {shlex.quote(summary.sample_customer)} --why{options}"]
+          if summary.sample_customer else []),
+        f"{program} approvals list{options}",
+        f"{program} preview customer_referral --variant gratitude{customer}{options}",
+        *([f"{program} report{options}"] if _has_command("report") else []),
+        f"{program} run all --now {(run.finished_at or run.started_at).isoformat()}{options}",
+    ]  # fmt: skip
     console.print()
     for command in commands:
-        console.print(f"  {command}", markup=False)
+        console.print(visible(f"  {command}"), markup=False)
+
+
+def invocation(directory: Path) -> str:
+    """How to call this program from ``directory``, as typed: its name when it is on PATH, else its
+    path from there (``../.venv/bin/referral-automation`` after ``make demo``), or ``python -m``."""
+    script = Path(sys.argv[0])
+    if script.name == "__main__.py" or not script.is_file():  # python -m referral_automation
+        return f"{_path_from(directory, Path(sys.executable))} -m referral_automation"
+    found = shutil.which(script.name)
+    if found is not None and Path(found).resolve() == script.resolve():
+        return script.name
+    return _path_from(directory, script)
+
+
+def _path_from(directory: Path, target: Path) -> str:
+    """``target`` relative to ``directory`` when that is shorter, else absolute; always a path a shell runs."""
+    absolute = Path(os.path.abspath(target))
+    relative = os.path.relpath(absolute, os.path.abspath(directory))
+    chosen = relative if len(relative) < len(str(absolute)) else str(absolute)
+    return shlex.quote(chosen if "/" in chosen else f"./{chosen}")
 
 
 def _has_command(name: str) -> bool:

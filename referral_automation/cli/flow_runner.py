@@ -14,6 +14,9 @@
   the temporary server's start-up timeout (raised to 120 s unless set).
 * **No heartbeat.** A sync flow joins its heartbeat thread at the end, about a second per run or
   subflow; one-shot runs do not need it.
+* **No tracebacks on the console** (``without_tracebacks``), unless ``--debug``: a task or flow that
+  fails is still logged, in one line, and the command says what failed; the run's history on the
+  Prefect server keeps the whole traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from prefect import Flow
+from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from referral_automation.errors import ReferralAutomationError
@@ -108,6 +112,42 @@ def exported(variables: Mapping[str, str]) -> Iterator[None]:
 def without_heartbeat() -> Iterator[None]:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+class _Untraced(logging.Formatter):
+    """A console formatter's lines without the traceback a record carries."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = (record.exc_info, record.exc_text, record.stack_info)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+@contextmanager
+def without_tracebacks() -> Iterator[None]:
+    """Prefect's console handlers print each record's message but not its traceback, for the block."""
+    names = ["", *logging.root.manager.loggerDict]
+    handlers = {
+        handler
+        for name in names
+        for handler in getattr(logging.getLogger(name), "handlers", ())
+        if isinstance(handler, PrefectConsoleHandler)
+    }
+    saved = [(handler, handler.formatter) for handler in handlers]
+    for handler, formatter in saved:
+        handler.setFormatter(_Untraced(formatter or logging.Formatter()))
+    try:
+        yield
+    finally:
+        for handler, formatter in saved:
+            handler.setFormatter(formatter)
 
 
 def run_flow(name: str, *, now: datetime, settings: Settings) -> Mapping[str, Any]:

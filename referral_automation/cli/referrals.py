@@ -20,12 +20,13 @@ from referral_automation.cli.common import (
     JsonOption,
     NowOption,
     console,
+    open_database,
     parse_now,
     print_json,
     settings_for,
     user_errors,
+    when,
 )
-from referral_automation.cli.requests import database_errors, when
 from referral_automation.domain.rewards import RewardStatus
 
 referrals_app = typer.Typer(help="Referees' sign-ups held for a person's review.", no_args_is_help=True)
@@ -53,7 +54,7 @@ def held_command(
     from referral_automation.services.referrals.review import list_held
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         held = list_held(session_factory(settings.database_url), limit=limit)
     if as_json:
         print_json([item.as_json() for item in held])
@@ -82,7 +83,7 @@ def _decide(referral_id: str, *, accept: bool, by: str, note: str | None, now: s
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)  # type: ignore[arg-type]
     policy = LedgerPolicy(settings.refund_window_days, settings.default_currency)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         status = decide_referral(
             session_factory(settings.database_url), referral_id, accept=accept, by=by, note=note, now=at,
             config=load_config(settings.config_dir), policy=policy,
@@ -129,7 +130,7 @@ def rewards_list(
     from referral_automation.services.referrals.ledger import list_rewards
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         lines = list_rewards(session_factory(settings.database_url), status=status, limit=limit)
     if as_json:
         print_json(lines)
@@ -164,7 +165,7 @@ def rewards_issue(
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         issued = issue_due_rewards(session_factory(settings.database_url), now=at)
     if as_json:
         print_json({"issued": issued})
@@ -187,6 +188,6 @@ def rewards_cancel(
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         cancelled = cancel_rewards(session_factory(settings.database_url), referee_email, by=by, note=note, now=at)
     console.print(f"{cancelled} pending rewards cancelled", markup=False)

@@ -27,12 +27,12 @@ from referral_automation.cli.common import (
     NowOption,
     console,
     err_console,
+    open_database,
     parse_now,
     print_json,
     settings_for,
     user_errors,
 )
-from referral_automation.cli.requests import database_errors
 from referral_automation.errors import Problem, ReferralAutomationError
 from referral_automation.settings import Settings
 
@@ -147,7 +147,7 @@ def record_referral(
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         sessions = _sessions(settings)
         results, problems = _record_each(
             file,
@@ -185,7 +185,7 @@ def record_conversion_command(
     policy = LedgerPolicy(settings.refund_window_days, settings.default_currency)
     single = {"code": code, "referee_email": referee_email, "value": value, "currency": currency}
     single["customer_id"] = customer_id
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         config = load_config(settings.config_dir)
         sessions = _sessions(settings)
         results, problems = _record_each(
@@ -231,7 +231,7 @@ def record_suppression(
         added = suppress(sessions, address, reason=kind, source=SOURCE, now=at)
         return {"email": address, "reason": kind.value, "added": added}
 
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         sessions = _sessions(settings)
         results, problems = _record_each(file, {"email": email, "reason": reason.value}, record)
     _finish(results, problems, as_json, lambda r: f"{r['email']}: {'added' if r['added'] else 'already suppressed'}")
@@ -259,7 +259,7 @@ def record_reply(
     settings = settings_for(database_url, config_dir)
     # The operator vouches for the sender: it is matched as an authenticated one would be.
     mail = InboundMail(sender=sender or "", recipients=(), subject=subject, text=text, html=None, authenticated=True)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         sessions = _sessions(settings)
         signer = LinkSigner(signing_key(sessions, settings.secret_key))
         result = record_inbound(sessions, mail, signer=signer, now=at, request_id=request_id).as_json()

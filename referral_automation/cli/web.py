@@ -12,8 +12,14 @@ from typing import Annotated
 import typer
 
 from referral_automation.cli.app import app
-from referral_automation.cli.common import ConfigDirOption, DatabaseUrlOption, err_console, settings_for, user_errors
-from referral_automation.cli.requests import database_errors
+from referral_automation.cli.common import (
+    ConfigDirOption,
+    DatabaseUrlOption,
+    err_console,
+    open_database,
+    settings_for,
+    user_errors,
+)
 from referral_automation.settings import Settings
 
 
@@ -53,7 +59,7 @@ def web(
     from referral_automation.web.app import create_app
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), database_errors(settings.database_url):
+    with user_errors(), open_database(settings):
         sessions = session_factory(settings.database_url)
         require_schema(sessions)
         application = create_app(settings, sessions=sessions)  # configuration and key problems, before serving

@@ -1,8 +1,11 @@
-"""Checks across config files: names that must exist elsewhere, with the line that names them."""
+"""Checks across config files: names that must exist elsewhere, with the line that names them; and
+conditions ``events.yaml`` says no event can meet (warnings: the rule is valid, it just never fires).
+"""
 
 from __future__ import annotations
 
 from referral_automation.config.conditions import Condition, comparisons
+from referral_automation.config.feasibility import never_matches
 from referral_automation.config.models import AppConfig, DetractorSignal
 from referral_automation.config.source import Location, YamlDocument
 from referral_automation.errors import Problem
@@ -34,9 +37,22 @@ def _check_event_type(config: AppConfig, doc: YamlDocument, event: str, loc: Loc
     return [doc.problem(loc, f"unknown event type {event!r} (events.yaml knows: {known})")]
 
 
+def _never_matching(
+    config: AppConfig, doc: YamlDocument, event: str, condition: Condition | None, loc: Location, subject: str
+) -> list[Problem]:
+    """A warning at each comparison that makes ``condition`` impossible for every ``event``."""
+    spec = config.events.event_types.get(event)
+    return [
+        Problem(str(doc.path), doc.line_of(where), f"{subject} can never match: {why}", severity="warning")
+        for where, why in never_matches(condition, event, spec, loc)
+    ]
+
+
 def _check_signal(config: AppConfig, doc: YamlDocument, signal: DetractorSignal, loc: Location) -> list[Problem]:
     problems = _check_event_type(config, doc, signal.event, (*loc, "event"))
     problems += _check_event_condition(config, doc, signal.event, signal.when, (*loc, "when"))
+    subject = f"the detractor signal on {signal.event!r}"
+    problems += _never_matching(config, doc, signal.event, signal.when, (*loc, "when"), subject)
     if signal.unresolved_by is not None:
         problems += _check_event_type(config, doc, signal.unresolved_by, (*loc, "unresolved_by"))
     if signal.match_property is not None:  # both events must carry it, or nothing ever matches
@@ -65,6 +81,8 @@ def cross_check(config: AppConfig, docs: dict[str, YamlDocument]) -> list[Proble
         if rule.event is not None:
             problems += _check_event_type(config, triggers, rule.event, (*loc, "event"))
             problems += _check_event_condition(config, triggers, rule.event, rule.when, (*loc, "when"))
+            subject = f"rule {rule.id!r}"
+            problems += _never_matching(config, triggers, rule.event, rule.when, (*loc, "when"), subject)
         elif any(c.property is not None for c, _ in comparisons(rule.when)):
             problems.append(
                 triggers.problem((*loc, "when"), "a time-based rule has no event: use 'customer' conditions only")

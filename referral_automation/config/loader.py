@@ -3,7 +3,8 @@
 ``load_config`` reads ``events.yaml``, ``triggers.yaml``, ``campaigns.yaml`` and (if present)
 ``delivery.yaml``, and either returns an ``AppConfig`` or raises ``ConfigError`` listing every
 problem of every file, each at the line of the offending YAML node; the cross-file checks
-(``checks``) run once every file is valid on its own.
+(``checks``) run once every file is valid on its own. Their warnings (a rule that can never match)
+stop nothing: they ride on the config (``AppConfig.warnings``) for ``validate`` to print.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def load_delivery_config(config_dir: Path) -> DeliveryConfig:
 
 def load_config(config_dir: Path) -> AppConfig:
     """Load and cross-check the whole configuration, collecting problems from every file."""
+    if not config_dir.is_dir():  # one line, not one "cannot read" per file
+        files = ", ".join(f"{name}.yaml" for name in FILES)
+        raise ConfigError([Problem(str(config_dir), None, f"no such folder: give --config-dir the folder of {files}")])
     problems: list[Problem] = []
     docs: dict[str, YamlDocument] = {}
     parts: dict[str, Any] = {}
@@ -79,6 +83,6 @@ def load_config(config_dir: Path) -> AppConfig:
         raise ConfigError(problems)
     config = AppConfig(**parts)
     problems = cross_check(config, docs)
-    if problems:
+    if any(problem.severity == "error" for problem in problems):
         raise ConfigError(problems)
-    return config
+    return config.with_warnings(problems)

@@ -6,11 +6,12 @@ under ``AppConfig``; ``loader`` reads them with ``path:line`` errors and ``check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from referral_automation.config.base import (
     CUSTOMER_DATES,
@@ -23,6 +24,7 @@ from referral_automation.config.base import (
     refuse_duplicate_ids,
 )
 from referral_automation.config.conditions import Condition
+from referral_automation.errors import Problem
 
 #: A follow-up later than this is no follow-up any more: the customer has forgotten the first email.
 MAX_FOLLOW_UP_DAYS = 365
@@ -340,6 +342,18 @@ class AppConfig(Strict):
     triggers: TriggersConfig
     campaigns: CampaignsConfig
     delivery: DeliveryConfig = DeliveryConfig()
+    _warnings: tuple[Problem, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """What loading found worth a look that stops nothing (``path:line: warning: …``)."""
+        return self._warnings
+
+    def with_warnings(self, warnings: Sequence[Problem]) -> AppConfig:
+        """This configuration carrying ``warnings``."""
+        copy = self.model_copy()
+        copy._warnings = tuple(warnings)
+        return copy
 
     def campaign(self, campaign_id: str) -> Campaign:
         return self.campaigns.campaigns[campaign_id]

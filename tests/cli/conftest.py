@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from referral_automation.cli import app
-from referral_automation.cli import approvals as approvals_cli
-from referral_automation.cli import requests as requests_cli
+from referral_automation.cli import app, common
 from tests.support import ROOT
 from tests.support.factories import add_customer, sessions
 
@@ -20,11 +17,12 @@ CUSTOMERS = "customer_id,email,marketing_opt_in\nc1,ada@example.com,yes\nc2,bob@
 
 
 @pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A wide console, so table cells are not folded in the middle of what the tests look for
-    (pytest-xdist sets COLUMNS=80, and the shared console reads it once)."""
-    for module in (approvals_cli, requests_cli):
-        monkeypatch.setattr(module, "console", Console(width=300, highlight=False, soft_wrap=True))
+def eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command prints as on an 80-column terminal, whatever the terminal running the tests
+    (the shared consoles read ``COLUMNS`` when they measure, unless it was set when they were made)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for console in (common.console, common.err_console):
+        assert console.width == 80
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,40 @@ def test_a_yaml_error_is_one_line(tmp_path: Path, text: str, message: str) -> No
     assert message in line
 
 
-def test_a_missing_config_directory_names_each_file(tmp_path: Path) -> None:
-    """It names every config file it cannot read."""
+def test_a_missing_config_directory_is_one_line(tmp_path: Path) -> None:
+    """It names the missing folder and the files it should hold, once."""
     result = validate(tmp_path / "nowhere")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{tmp_path / 'nowhere' / name}: cannot read: No such file or directory"
-        for name in ("events.yaml", "triggers.yaml", "campaigns.yaml")
+        f"{tmp_path / 'nowhere'}: no such folder: give --config-dir the folder of "
+        "events.yaml, triggers.yaml, campaigns.yaml"
     ]
+
+
+def test_a_rule_that_can_never_match_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    """It warns at the comparison's line when a rule can never match (score 11 on a 0-10 scale),
+    prints ok, and exits 0."""
+    shutil.copytree(ROOT / "config", tmp_path, dirs_exist_ok=True)
+    triggers = tmp_path / "triggers.yaml"
+    triggers.write_text(triggers.read_text(encoding="utf-8").replace("gte: 9", "gte: 11"), encoding="utf-8")
+
+    result = validate(tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ok\n"
+    assert result.stderr.splitlines() == [
+        f"{triggers}:{line_of(triggers, 'gte: 11')}: warning: rule 'nps_promoter' can never match: "
+        "'score gte 11' is never true: nps_submitted's score is an integer from 0 to 10 (events.yaml)"
+    ]
+
+
+def test_warnings_come_with_the_errors(tmp_path: Path) -> None:
+    """It prints a warning beside the errors of the same config, and exits 1 for the errors."""
+    write_config(
+        tmp_path,
+        ("triggers.yaml", "      gte: 9\n", "      gte: 11\n"),
+        ("triggers.yaml", "    event: ticket_resolved\n", "    event: ticket_closed\n"),
+    )
+    result = validate(tmp_path)
+    assert result.exit_code == 1
+    assert [": warning: " in line for line in result.stderr.splitlines()] == [True, False]

@@ -22,3 +22,17 @@ def truncate_postgres(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with get_engine(url).begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` connecting as ``role`` (no password: the test server trusts every role)."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -8,8 +8,8 @@ from referral_automation.services.approvals.decide import (
     expire_overdue_approvals,
     list_pending,
     reject,
-    resolve_request_id,
 )
+from referral_automation.services.inspection.lookup import resolve_request_id
 
 __all__ = [
     "ApprovalError",

@@ -25,17 +25,17 @@ from referral_automation.db.session import is_postgres
 from referral_automation.domain.sendwindow import next_opening, resolve_zone
 from referral_automation.domain.statuses import Decision, RequestStatus
 from referral_automation.errors import ReferralAutomationError
+from referral_automation.services.inspection.lookup import resolve_request_id
 from referral_automation.services.inspection.requests import iso
 
 PENDING = RequestStatus.PENDING_APPROVAL
 #: Who expires requests nobody decided on.
 SYSTEM = "system"
-#: The shortest id prefix an operator may type (uuid ids: 8 hex characters are unique in practice).
-MIN_PREFIX = 8
 
 
 class ApprovalError(ReferralAutomationError):
-    """A decision that cannot be taken: unknown or ambiguous id, not pending, expired, no campaign."""
+    """A decision that cannot be taken: not pending, expired, no campaign (an unknown or ambiguous
+    id is ``inspection.lookup.NotFoundError``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,28 +171,6 @@ def _decide(
     raise ApprovalError(
         f"request {request.id} expired at {expires_at:%Y-%m-%d %H:%M} UTC without a decision; it is now expired"
     )
-
-
-def resolve_request_id(session: Session, ref: str) -> str:
-    """The id of the one request whose id is ``ref`` or starts with it (at least ``MIN_PREFIX`` characters)."""
-    ref = ref.strip()
-    if len(ref) < MIN_PREFIX:
-        raise ApprovalError(f"give at least {MIN_PREFIX} characters of the request id, not {ref!r}")
-    if session.scalar(select(ReferralRequest.id).where(ReferralRequest.id == ref)) is not None:
-        return ref
-    query = (
-        select(ReferralRequest.id)
-        .where(ReferralRequest.id.startswith(ref, autoescape=True))
-        .order_by(ReferralRequest.id)
-        .limit(4)
-    )
-    matches = list(session.scalars(query))
-    if not matches:
-        raise ApprovalError(f"no referral request has an id starting with {ref!r}")
-    if len(matches) > 1:
-        shown = ", ".join(matches[:3]) + (", …" if len(matches) > 3 else "")
-        raise ApprovalError(f"{ref!r} is ambiguous: it starts the ids {shown}; give more characters")
-    return matches[0]
 
 
 def _locked(session: Session, request_id: str) -> ReferralRequest:

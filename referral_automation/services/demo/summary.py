@@ -58,6 +58,8 @@ class DemoSummary:
     sample_first_ask: Path | None
     sample_follow_up: Path | None
     sample_customer: str | None
+    #: The request of ``sample_first_ask`` (``requests show`` tells its story).
+    sample_request: str | None = None
 
 
 def summarise(factory: sessionmaker[Session], outbox_dir: Path) -> DemoSummary:
@@ -87,6 +89,7 @@ def summarise(factory: sessionmaker[Session], outbox_dir: Path) -> DemoSummary:
             sample_first_ask=outbox_dir / outbox_file_name(first_ask[0]) if first_ask else None,
             sample_follow_up=outbox_dir / outbox_file_name(follow_up[0]) if follow_up else None,
             sample_customer=first_ask[1] if first_ask else None,
+            sample_request=first_ask[2] if first_ask else None,
         )
 
 
@@ -99,17 +102,17 @@ def _grouped(session: Session, column: object, *where: object) -> dict[str, int]
     return {str(key): int(count) for key, count in session.execute(query) if key is not None}
 
 
-def _first_message(session: Session, *, step: int) -> tuple[str, str] | None:
-    """A sent message of ``step`` (the first by id) and its customer, to point the reader at."""
+def _first_message(session: Session, *, step: int) -> tuple[str, str, str] | None:
+    """A sent message of ``step`` (the first by id), its customer and its request, to point the reader at."""
     query = (
-        select(Message.id, ReferralRequest.customer_id)
+        select(Message.id, ReferralRequest.customer_id, ReferralRequest.id)
         .join(ReferralRequest, ReferralRequest.id == Message.referral_request_id)
         .where(Message.status == MessageStatus.SENT, Message.sequence_step == step)
         .order_by(Message.id)
         .limit(1)
     )
     row = session.execute(query).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
 def _arms(session: Session) -> list[ArmCounts]:

@@ -108,6 +108,14 @@ def list_requests(
     """Referral requests, newest first, optionally of one status and/or one customer."""
     if status is not None and status not in REQUEST_STATUSES:
         raise UnknownStatusError(f"unknown status {status!r} (one of: {', '.join(REQUEST_STATUSES)})")
+    with session_factory() as session, session.begin():
+        return requests_of(session, status=status, customer_id=customer_id, limit=limit)
+
+
+def requests_of(
+    session: Session, *, status: str | None = None, customer_id: str | None = None, limit: int | None = None
+) -> list[RequestSummary]:
+    """``list_requests`` in the caller's transaction."""
     query = select(ReferralRequest).order_by(ReferralRequest.created_at.desc(), ReferralRequest.id.desc())
     if status is not None:
         query = query.where(ReferralRequest.status == status)
@@ -115,9 +123,8 @@ def list_requests(
         query = query.where(ReferralRequest.customer_id == customer_id)
     if limit is not None:
         query = query.limit(limit)
-    with session_factory() as session, session.begin():
-        rows = list(session.scalars(query))
-        decisions = decisions_of(session, [row.id for row in rows])
+    rows = list(session.scalars(query))
+    decisions = decisions_of(session, [row.id for row in rows])
     return [request_summary(row, decisions.get(row.id, ())) for row in rows]
 
 

@@ -18,6 +18,7 @@ from referral_automation.services.approvals.decide import (
     list_pending,
     reject,
 )
+from referral_automation.services.inspection.lookup import NotFoundError
 from tests.support.factories import NOW, add_customer, add_request
 
 FRIDAY_EVENING = datetime(2026, 3, 6, 17, 30, tzinfo=UTC)  # 18:30 in Berlin
@@ -167,7 +168,7 @@ def test_a_bad_id_is_refused_and_nothing_changes(
     add_customer(factory)
     add_request(factory, request_id="aaaaaaaa-0000-5000-8000-000000000001")
     add_request(factory, request_id="aaaaaaaa-0000-5000-8000-000000000002")
-    with pytest.raises(ApprovalError) as caught:
+    with pytest.raises(NotFoundError) as caught:
         approve(factory, request_ref=ref, by="Maria", now=NOW, config=config)
     assert str(caught.value) == message
     assert count(factory, ApprovalDecision) == 0
