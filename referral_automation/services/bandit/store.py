@@ -1,0 +1,192 @@
+"""The multi-armed test's SQL: what each arm has recorded, the refreshes, and the logged choices.
+
+A **send** is a request's first ask that went out: ``referral_requests.sent_at`` is set, in the
+same transaction and to the same time as its step-0 message's ``sent_at`` with status ``sent``
+(``domain.delivery.first_ask_update``), so the refresh reads the requests alone and the covering
+index ``ix_referral_requests_sends`` (migration 0007) serves it without touching the table.
+An **outcome** is the first response of the objective's kind on a request (a reply, a referee's
+sign-up, a conversion) that happened by ``now``; a conversion's worth is its ``details["value"]``
+when that is a number, else the campaign's configured value, else nothing.
+
+Each query adds two groupings in one statement: every send (no join), and every outcome joined to
+its request (outcomes are few): a ``LEFT JOIN`` of a million sends to their outcomes cost SQLite
+several times more. They never commit: the calling service owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from referral_automation.db.models import BanditAllocation
+from referral_automation.db.sql import Driver, dialect_insert, from_json
+from referral_automation.domain.bandit import AgeRow
+
+allocations: Table = BanditAllocation.__table__  # type: ignore[assignment]
+
+#: Sends older than this many whole days share the last age bucket (``histories_from_rows``' default).
+MAX_AGE_DAYS = 90
+#: A recorded value beyond this size is taken for a mistake and ignored (no order is worth a trillion).
+MAX_VALUE = 1e12
+
+
+def _age(db: Driver, sent_at: str) -> str:
+    """The whole days between the parameter ``now`` and ``sent_at``, within [0, MAX_AGE_DAYS]."""
+    if db.postgres:
+        days = f"FLOOR(EXTRACT(EPOCH FROM (?::timestamptz - {sent_at})) / 86400.0)"
+        return f"CAST(LEAST(GREATEST({days}, 0), {MAX_AGE_DAYS}) AS INTEGER)"
+    return f"MAX(0, MIN(CAST(julianday(?) - julianday({sent_at}) AS INTEGER), {MAX_AGE_DAYS}))"
+
+
+def _days_between(db: Driver, start: str, end: str) -> str:
+    if db.postgres:
+        return f"GREATEST(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0, 0.0)"
+    return f"MAX(julianday({end}) - julianday({start}), 0.0)"
+
+
+def _value(db: Driver) -> str:
+    """``details["value"]`` when it is a number of a sane size, else NULL (never an error on odd JSON)."""
+    if db.postgres:
+        number = "(details->>'value')::float8"
+        return (
+            f"CASE WHEN jsonb_typeof(details->'value') = 'number' AND abs({number}) < {MAX_VALUE:g} THEN {number} END"
+        )
+    number = "json_extract(details, '$.value')"
+    typed = "json_valid(details) AND json_type(details, '$.value') IN ('integer', 'real')"
+    return f"CASE WHEN {typed} AND abs({number}) < {MAX_VALUE:g} THEN {number} END"
+
+
+def _first_outcomes(db: Driver) -> str:
+    """Per request, its first response of kind ``?`` by ``?`` (now), worth its value or ``?`` (the
+    campaign's default): ``request_id, first_at, value``."""
+    if db.postgres:
+        return (
+            f"SELECT DISTINCT ON (referral_request_id) referral_request_id AS request_id, occurred_at AS first_at,"
+            f" COALESCE({_value(db)}, ?) AS value FROM responses"
+            " WHERE kind = ? AND occurred_at <= ? AND referral_request_id IS NOT NULL"
+            " ORDER BY referral_request_id, occurred_at, id"
+        )
+    # SQLite takes a bare column's value from the row that holds the one MIN() of its group.
+    return (
+        f"SELECT referral_request_id AS request_id, MIN(occurred_at) AS first_at, COALESCE({_value(db)}, ?) AS value"
+        " FROM responses WHERE kind = ? AND occurred_at <= ? AND referral_request_id IS NOT NULL"
+        " GROUP BY referral_request_id"
+    )
+
+
+def age_rows(session: Session, *, campaign: str, kind: str, now: datetime, default_value: float | None) -> list[AgeRow]:
+    """Per arm and whole day of send age: the sends, their outcomes by ``now``, the outcomes'
+    delays (days) and values: what ``domain.bandit.histories_from_rows`` takes."""
+    db = Driver(session)
+    at = db.timestamp_in(now)
+    sent = "sent_at IS NOT NULL AND sent_at <= ?"
+    sql = f"""
+        SELECT variant, incentive, age, SUM(sends), SUM(outcomes), SUM(delay_days), SUM(value) FROM (
+            SELECT variant, incentive, {_age(db, "sent_at")} AS age, COUNT(*) AS sends, 0 AS outcomes,
+                   0.0 AS delay_days, 0.0 AS value
+            FROM referral_requests WHERE campaign = ? AND {sent}
+            GROUP BY variant, incentive, age
+          UNION ALL
+            SELECT r.variant, r.incentive, {_age(db, "r.sent_at")} AS age, 0, COUNT(*),
+                   SUM({_days_between(db, "r.sent_at", "o.first_at")}), SUM(o.value)
+            FROM ({_first_outcomes(db)}) o JOIN referral_requests r ON r.id = o.request_id
+            WHERE r.campaign = ? AND r.{sent}
+            GROUP BY r.variant, r.incentive, age
+        ) AS parts GROUP BY variant, incentive, age"""
+    params = (at, campaign, at, at, default_value or 0.0, kind, at, campaign, at)
+    return [
+        AgeRow(variant, incentive, int(age), int(sends), int(outcomes or 0), float(delay or 0), float(value or 0))
+        for variant, incentive, age, sends, outcomes, delay, value in db.select(sql, params)
+    ]
+
+
+def insert_allocation(session: Session, row: dict[str, Any]) -> None:
+    """Record a refresh's allocation once (a version is a hash of everything in it: a repeat is the same)."""
+    session.execute(dialect_insert(session, allocations).on_conflict_do_nothing(), [row])
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceCount:
+    """How many requests one allocation gave one arm."""
+
+    version: str
+    variant: str
+    incentive: str
+    choices: int
+
+
+def choice_counts(session: Session, *, campaign: str) -> list[ChoiceCount]:
+    """Every logged choice of the campaign, counted by allocation and arm (whether sent or not)."""
+    db = Driver(session)
+    sql = (
+        "SELECT model_version, variant, incentive, COUNT(*) FROM referral_requests"
+        " WHERE campaign = ? AND model_version IS NOT NULL GROUP BY model_version, variant, incentive"
+    )
+    return [ChoiceCount(str(v), str(a), str(i), int(n)) for v, a, i, n in db.select(sql, (campaign,))]
+
+
+def allocation_arms(session: Session, versions: Sequence[str]) -> dict[str, list[list[Any]]]:
+    """The ``arms`` list (``[variant, incentive, propensity, p_best]``) of each allocation named."""
+    db = Driver(session)
+    sql = f"SELECT version, {db.json_text('arms')} FROM {allocations.name} WHERE version {db.IN_LIST}"
+    return {str(version): from_json(arms) for version, arms in db.select_in(sql, list(versions))}
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSums:
+    """One arm's settled logged sends, from the holdout or the policy, as the sums IPW needs.
+
+    ``o`` is 1 for a send with an outcome, ``v`` the outcome's value (0 without one), ``p`` the
+    logged probability of the chosen arm: ``inverse = Σ 1/p``, ``outcomes = Σ o/p``,
+    ``values = Σ v/p``, and the squares ``Σ o/p²``, ``Σ v·o/p²`` (= ``Σ v/p²``), ``Σ v²/p²``.
+    """
+
+    variant: str
+    incentive: str
+    from_holdout: bool
+    sends: int
+    outcomes_seen: int
+    value_seen: float
+    inverse: float
+    outcomes: float
+    values: float
+    outcomes_sq: float
+    values_sq: float
+    values_sq2: float
+
+
+def logged_sums(
+    session: Session, *, campaign: str, kind: str, now: datetime, sent_before: datetime, default_value: float | None
+) -> list[LoggedSums]:
+    """The IPW sums of the campaign's logged sends made before ``sent_before`` (long enough ago that
+    their outcomes are in), by arm and by holdout or policy."""
+    db = Driver(session)
+    at, before = db.timestamp_in(now), db.timestamp_in(sent_before)
+    logged = "model_version IS NOT NULL AND arm_propensity > 0 AND sent_at IS NOT NULL AND sent_at <= ?"
+    value, p = "o.value", "r.arm_propensity"
+    sql = f"""
+        SELECT variant, incentive, from_holdout, SUM(sends), SUM(seen), SUM(worth), SUM(inverse), SUM(outcomes),
+               SUM(vals), SUM(outcomes_sq), SUM(vals_sq), SUM(vals_sq2) FROM (
+            SELECT variant, incentive, from_holdout, COUNT(*) AS sends, 0 AS seen, 0.0 AS worth,
+                   SUM(1.0 / arm_propensity) AS inverse, 0.0 AS outcomes, 0.0 AS vals, 0.0 AS outcomes_sq,
+                   0.0 AS vals_sq, 0.0 AS vals_sq2
+            FROM referral_requests WHERE campaign = ? AND {logged}
+            GROUP BY variant, incentive, from_holdout
+          UNION ALL
+            SELECT r.variant, r.incentive, r.from_holdout, 0, COUNT(*), SUM({value}), 0.0, SUM(1.0 / {p}),
+                   SUM({value} / {p}), SUM(1.0 / ({p} * {p})), SUM({value} / ({p} * {p})),
+                   SUM({value} * {value} / ({p} * {p}))
+            FROM ({_first_outcomes(db)}) o JOIN referral_requests r ON r.id = o.request_id
+            WHERE r.campaign = ? AND r.{logged}
+            GROUP BY r.variant, r.incentive, r.from_holdout
+        ) AS parts GROUP BY variant, incentive, from_holdout"""
+    params = (campaign, before, default_value or 0.0, kind, at, campaign, before)
+    return [
+        LoggedSums(str(variant), str(incentive), bool(holdout), int(n), int(seen or 0), *(float(x or 0) for x in rest))
+        for variant, incentive, holdout, n, seen, *rest in db.select(sql, params)
+    ]
