@@ -26,12 +26,16 @@ Allocations = Mapping[str, Allocation]
 
 def campaign_allocation(session: Session, campaign: str, config: Campaign, *, now: datetime) -> Allocation:
     """The campaign's allocation from its recorded history as of ``now`` (reads only)."""
-    settings = bandit_settings(config)
+    settings, arms = bandit_settings(config), bandit_arms(config)
     rows = store.age_rows(
-        session, campaign=campaign, kind=outcome_kind(config).value, now=now, default_value=settings.default_value
+        session,
+        campaign=campaign,
+        arms=[arm.key for arm in arms],
+        kind=outcome_kind(config).value,
+        now=now,
+        default_value=settings.default_value,
     )
-    histories = histories_from_rows(rows, max_age_days=store.MAX_AGE_DAYS)
-    return refresh(bandit_arms(config), histories, settings)
+    return refresh(arms, histories_from_rows(rows, max_age_days=store.MAX_AGE_DAYS), settings)
 
 
 def refresh_allocations(

@@ -10,22 +10,26 @@ when that is a number, else the campaign's configured value, else nothing.
 
 Each query adds two groupings in one statement: every send (no join), and every outcome joined to
 its request (outcomes are few): a ``LEFT JOIN`` of a million sends to their outcomes cost SQLite
-several times more. They never commit: the calling service owns the transaction.
+several times more. The results are a few rows per arm, so they go through SQLAlchemy (named
+parameters, its errors) rather than the raw driver. Nothing here commits: the calling service
+owns the transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from referral_automation.db.models import BanditAllocation
-from referral_automation.db.sql import Driver, dialect_insert, from_json
-from referral_automation.domain.bandit import AgeRow
+from referral_automation.db.session import is_postgres
+from referral_automation.db.sql import chunks, dialect_insert, from_json
+from referral_automation.db.types import UTCDateTime
+from referral_automation.domain.bandit import AgeRow, ArmKey
 
 allocations: Table = BanditAllocation.__table__  # type: ignore[assignment]
 
@@ -35,24 +39,24 @@ MAX_AGE_DAYS = 90
 MAX_VALUE = 1e12
 
 
-def _age(db: Driver, sent_at: str) -> str:
-    """The whole days between the parameter ``now`` and ``sent_at``, within [0, MAX_AGE_DAYS]."""
-    if db.postgres:
-        days = f"FLOOR(EXTRACT(EPOCH FROM (?::timestamptz - {sent_at})) / 86400.0)"
+def _age(postgres: bool, sent_at: str) -> str:
+    """The whole days between ``:now`` and ``sent_at``, within [0, MAX_AGE_DAYS]."""
+    if postgres:
+        days = f"FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - {sent_at})) / 86400.0)"
         return f"CAST(LEAST(GREATEST({days}, 0), {MAX_AGE_DAYS}) AS INTEGER)"
-    return f"MAX(0, MIN(CAST(julianday(?) - julianday({sent_at}) AS INTEGER), {MAX_AGE_DAYS}))"
+    return f"MAX(0, MIN(CAST(julianday(:now) - julianday({sent_at}) AS INTEGER), {MAX_AGE_DAYS}))"
 
 
-def _days_between(db: Driver, start: str, end: str) -> str:
-    if db.postgres:
+def _days_between(postgres: bool, start: str, end: str) -> str:
+    if postgres:
         return f"GREATEST(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0, 0.0)"
     return f"MAX(julianday({end}) - julianday({start}), 0.0)"
 
 
-def _value(db: Driver) -> str:
+def _value(postgres: bool) -> str:
     """``details["value"]`` when it is a number of a sane size, else NULL (never an error on odd JSON)."""
-    if db.postgres:
-        number = "(details->>'value')::float8"
+    if postgres:
+        number = "CAST(details->>'value' AS double precision)"
         return (
             f"CASE WHEN jsonb_typeof(details->'value') = 'number' AND abs({number}) < {MAX_VALUE:g} THEN {number} END"
         )
@@ -61,47 +65,96 @@ def _value(db: Driver) -> str:
     return f"CASE WHEN {typed} AND abs({number}) < {MAX_VALUE:g} THEN {number} END"
 
 
-def _first_outcomes(db: Driver) -> str:
-    """Per request, its first response of kind ``?`` by ``?`` (now), worth its value or ``?`` (the
-    campaign's default): ``request_id, first_at, value``."""
-    if db.postgres:
+def _first_outcomes(postgres: bool) -> str:
+    """Per request, its first response of kind ``:kind`` by ``:now``, worth its value or ``:default``
+    (the campaign's): ``request_id, first_at, value``."""
+    if postgres:
         return (
             f"SELECT DISTINCT ON (referral_request_id) referral_request_id AS request_id, occurred_at AS first_at,"
-            f" COALESCE({_value(db)}, ?) AS value FROM responses"
-            " WHERE kind = ? AND occurred_at <= ? AND referral_request_id IS NOT NULL"
+            f" COALESCE({_value(postgres)}, :default) AS value FROM responses"
+            " WHERE kind = :kind AND occurred_at <= :now AND referral_request_id IS NOT NULL"
             " ORDER BY referral_request_id, occurred_at, id"
         )
     # SQLite takes a bare column's value from the row that holds the one MIN() of its group.
     return (
-        f"SELECT referral_request_id AS request_id, MIN(occurred_at) AS first_at, COALESCE({_value(db)}, ?) AS value"
-        " FROM responses WHERE kind = ? AND occurred_at <= ? AND referral_request_id IS NOT NULL"
+        f"SELECT referral_request_id AS request_id, MIN(occurred_at) AS first_at,"
+        f" COALESCE({_value(postgres)}, :default) AS value"
+        " FROM responses WHERE kind = :kind AND occurred_at <= :now AND referral_request_id IS NOT NULL"
         " GROUP BY referral_request_id"
     )
 
 
-def age_rows(session: Session, *, campaign: str, kind: str, now: datetime, default_value: float | None) -> list[AgeRow]:
-    """Per arm and whole day of send age: the sends, their outcomes by ``now``, the outcomes'
-    delays (days) and values: what ``domain.bandit.histories_from_rows`` takes."""
-    db = Driver(session)
-    at = db.timestamp_in(now)
-    sent = "sent_at IS NOT NULL AND sent_at <= ?"
-    sql = f"""
-        SELECT variant, incentive, age, SUM(sends), SUM(outcomes), SUM(delay_days), SUM(value) FROM (
-            SELECT variant, incentive, {_age(db, "sent_at")} AS age, COUNT(*) AS sends, 0 AS outcomes,
+def _query(session: Session, sql: str, times: Sequence[str] = ("now", "before"), **params: Any) -> list[Any]:
+    """Rows of ``sql``; the parameters named in ``times`` go in as the timestamp columns store them."""
+    typed = [bindparam(name, type_=UTCDateTime()) for name in times if name in params]
+    return list(session.execute(text(sql).bindparams(*typed), params).tuples())
+
+
+def _sends_by_age(postgres: bool, now: datetime, params: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The sends part of ``age_rows``: (its CTEs, its SELECT, the timestamp parameters it adds).
+
+    PostgreSQL groups the sends in a hash table. SQLite would sort all of them for the same
+    ``GROUP BY``; instead it counts each (arm, day of age) as one range of the covering index
+    ``ix_referral_requests_sends``, about ten times faster at a million sends. The days' bounds
+    are computed here, so a send is in day ``d`` when ``now - (d + 1) < sent_at <= now - d``.
+    """
+    sent = "sent_at IS NOT NULL AND sent_at <= :now"
+    if postgres:
+        select_sends = f"""
+            SELECT variant, incentive, {_age(postgres, "sent_at")} AS age, COUNT(*) AS sends, 0 AS outcomes,
                    0.0 AS delay_days, 0.0 AS value
-            FROM referral_requests WHERE campaign = ? AND {sent}
-            GROUP BY variant, incentive, age
+            FROM referral_requests WHERE campaign = :campaign AND {sent}
+            GROUP BY variant, incentive, age"""
+        return "", select_sends, []
+    times: list[str] = []
+    days = []
+    for day in range(MAX_AGE_DAYS + 1):
+        low = now - timedelta(days=day + 1) if day < MAX_AGE_DAYS else datetime(1, 1, 1, tzinfo=UTC)
+        params[f"low{day}"], params[f"high{day}"] = low, now - timedelta(days=day)
+        times += [f"low{day}", f"high{day}"]
+        days.append(f"({day}, :low{day}, :high{day})")
+    ctes = f", ages(age, low, high) AS (VALUES {', '.join(days)})"
+    select_sends = """
+            SELECT a.variant, a.incentive, g.age,
+                   (SELECT COUNT(*) FROM referral_requests r WHERE r.campaign = :campaign AND r.variant = a.variant
+                    AND r.incentive = a.incentive AND r.sent_at IS NOT NULL AND r.sent_at > g.low
+                    AND r.sent_at <= g.high) AS sends,
+                   0 AS outcomes, 0.0 AS delay_days, 0.0 AS value
+            FROM arms a, ages g"""
+    return ctes, select_sends, times
+
+
+def age_rows(
+    session: Session, *, campaign: str, arms: Sequence[ArmKey], kind: str, now: datetime, default_value: float | None
+) -> list[AgeRow]:
+    """Per arm of ``arms`` and whole day of send age: the sends, their outcomes by ``now``, the outcomes'
+    delays (days) and values: what ``domain.bandit.histories_from_rows`` takes (days with nothing left out)."""
+    if not arms:
+        return []
+    pg = is_postgres(session)
+    params: dict[str, Any] = {"now": now, "campaign": campaign, "kind": kind, "default": default_value or 0.0}
+    for index, (variant, incentive) in enumerate(arms):
+        params[f"variant{index}"], params[f"incentive{index}"] = variant, incentive
+    arm_values = ", ".join(f"(:variant{index}, :incentive{index})" for index in range(len(arms)))
+    ctes, select_sends, times = _sends_by_age(pg, now, params)
+    # SQLite's planner may drive the join from the million requests; CROSS JOIN keeps the few outcomes outside.
+    join = "JOIN" if pg else "CROSS JOIN"
+    sql = f"""
+        WITH arms(variant, incentive) AS (VALUES {arm_values}){ctes}
+        SELECT p.variant, p.incentive, p.age, SUM(p.sends), SUM(p.outcomes), SUM(p.delay_days), SUM(p.value) FROM (
+            {select_sends}
           UNION ALL
-            SELECT r.variant, r.incentive, {_age(db, "r.sent_at")} AS age, 0, COUNT(*),
-                   SUM({_days_between(db, "r.sent_at", "o.first_at")}), SUM(o.value)
-            FROM ({_first_outcomes(db)}) o JOIN referral_requests r ON r.id = o.request_id
-            WHERE r.campaign = ? AND r.{sent}
+            SELECT r.variant, r.incentive, {_age(pg, "r.sent_at")} AS age, 0, COUNT(*),
+                   SUM({_days_between(pg, "r.sent_at", "o.first_at")}), SUM(o.value)
+            FROM ({_first_outcomes(pg)}) o {join} referral_requests r ON r.id = o.request_id
+            WHERE r.campaign = :campaign AND r.sent_at IS NOT NULL AND r.sent_at <= :now
             GROUP BY r.variant, r.incentive, age
-        ) AS parts GROUP BY variant, incentive, age"""
-    params = (at, campaign, at, at, default_value or 0.0, kind, at, campaign, at)
+        ) AS p JOIN arms a ON a.variant = p.variant AND a.incentive = p.incentive
+        GROUP BY p.variant, p.incentive, p.age HAVING SUM(p.sends) + SUM(p.outcomes) > 0"""
+    found = _query(session, sql, ["now", *times], **params)
     return [
         AgeRow(variant, incentive, int(age), int(sends), int(outcomes or 0), float(delay or 0), float(value or 0))
-        for variant, incentive, age, sends, outcomes, delay, value in db.select(sql, params)
+        for variant, incentive, age, sends, outcomes, delay, value in found
     ]
 
 
@@ -122,19 +175,20 @@ class ChoiceCount:
 
 def choice_counts(session: Session, *, campaign: str) -> list[ChoiceCount]:
     """Every logged choice of the campaign, counted by allocation and arm (whether sent or not)."""
-    db = Driver(session)
     sql = (
         "SELECT model_version, variant, incentive, COUNT(*) FROM referral_requests"
-        " WHERE campaign = ? AND model_version IS NOT NULL GROUP BY model_version, variant, incentive"
+        " WHERE campaign = :campaign AND model_version IS NOT NULL GROUP BY model_version, variant, incentive"
     )
-    return [ChoiceCount(str(v), str(a), str(i), int(n)) for v, a, i, n in db.select(sql, (campaign,))]
+    return [ChoiceCount(str(v), str(a), str(i), int(n)) for v, a, i, n in _query(session, sql, campaign=campaign)]
 
 
 def allocation_arms(session: Session, versions: Sequence[str]) -> dict[str, list[list[Any]]]:
     """The ``arms`` list (``[variant, incentive, propensity, p_best]``) of each allocation named."""
-    db = Driver(session)
-    sql = f"SELECT version, {db.json_text('arms')} FROM {allocations.name} WHERE version {db.IN_LIST}"
-    return {str(version): from_json(arms) for version, arms in db.select_in(sql, list(versions))}
+    found: dict[str, list[list[Any]]] = {}
+    for chunk in chunks(versions):
+        query = select(allocations.c.version, allocations.c.arms).where(allocations.c.version.in_(chunk))
+        found.update({str(version): from_json(arms) for version, arms in session.execute(query).tuples()})
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,28 +219,28 @@ def logged_sums(
 ) -> list[LoggedSums]:
     """The IPW sums of the campaign's logged sends made before ``sent_before`` (long enough ago that
     their outcomes are in), by arm and by holdout or policy."""
-    db = Driver(session)
-    at, before = db.timestamp_in(now), db.timestamp_in(sent_before)
-    logged = "model_version IS NOT NULL AND arm_propensity > 0 AND sent_at IS NOT NULL AND sent_at <= ?"
-    value, p = "o.value", "r.arm_propensity"
+    pg = is_postgres(session)
+    logged = "model_version IS NOT NULL AND arm_propensity > 0 AND sent_at IS NOT NULL AND sent_at <= :before"
+    v, p = "o.value", "r.arm_propensity"
     sql = f"""
         SELECT variant, incentive, from_holdout, SUM(sends), SUM(seen), SUM(worth), SUM(inverse), SUM(outcomes),
                SUM(vals), SUM(outcomes_sq), SUM(vals_sq), SUM(vals_sq2) FROM (
             SELECT variant, incentive, from_holdout, COUNT(*) AS sends, 0 AS seen, 0.0 AS worth,
                    SUM(1.0 / arm_propensity) AS inverse, 0.0 AS outcomes, 0.0 AS vals, 0.0 AS outcomes_sq,
                    0.0 AS vals_sq, 0.0 AS vals_sq2
-            FROM referral_requests WHERE campaign = ? AND {logged}
+            FROM referral_requests WHERE campaign = :campaign AND {logged}
             GROUP BY variant, incentive, from_holdout
           UNION ALL
-            SELECT r.variant, r.incentive, r.from_holdout, 0, COUNT(*), SUM({value}), 0.0, SUM(1.0 / {p}),
-                   SUM({value} / {p}), SUM(1.0 / ({p} * {p})), SUM({value} / ({p} * {p})),
-                   SUM({value} * {value} / ({p} * {p}))
-            FROM ({_first_outcomes(db)}) o JOIN referral_requests r ON r.id = o.request_id
-            WHERE r.campaign = ? AND r.{logged}
+            SELECT r.variant, r.incentive, r.from_holdout, 0, COUNT(*), SUM({v}), 0.0, SUM(1.0 / {p}),
+                   SUM({v} / {p}), SUM(1.0 / ({p} * {p})), SUM({v} / ({p} * {p})), SUM({v} * {v} / ({p} * {p}))
+            FROM ({_first_outcomes(pg)}) o {"JOIN" if pg else "CROSS JOIN"} referral_requests r ON r.id = o.request_id
+            WHERE r.campaign = :campaign AND r.{logged}
             GROUP BY r.variant, r.incentive, r.from_holdout
         ) AS parts GROUP BY variant, incentive, from_holdout"""
-    params = (campaign, before, default_value or 0.0, kind, at, campaign, before)
+    found = _query(
+        session, sql, now=now, before=sent_before, campaign=campaign, kind=kind, default=default_value or 0.0
+    )
     return [
         LoggedSums(str(variant), str(incentive), bool(holdout), int(n), int(seen or 0), *(float(x or 0) for x in rest))
-        for variant, incentive, holdout, n, seen, *rest in db.select(sql, params)
+        for variant, incentive, holdout, n, seen, *rest in found
     ]

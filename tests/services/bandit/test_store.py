@@ -21,9 +21,21 @@ DEAR = ArmKey("gratitude", "give50_get50")
 CONVERSION = ResponseKind.CONVERSION
 
 
-def rows(factory: sessionmaker[Session], *, kind: str = "conversion", default: float | None = None) -> list[AgeRow]:
+OTHER = ArmKey("direct_ask", "donation")
+ARMS = [CHEAP, DEAR, OTHER]
+
+
+def rows(
+    factory: sessionmaker[Session],
+    *,
+    kind: str = "conversion",
+    default: float | None = None,
+    arms: list[ArmKey] = ARMS,
+) -> list[AgeRow]:
     with factory() as session, session.begin():
-        found = store.age_rows(session, campaign="customer_referral", kind=kind, now=NOW, default_value=default)
+        found = store.age_rows(
+            session, campaign="customer_referral", arms=arms, kind=kind, now=NOW, default_value=default
+        )
     return sorted(found)
 
 
@@ -40,6 +52,26 @@ def test_sends_are_counted_by_arm_and_whole_day_of_age(factory: sessionmaker[Ses
         AgeRow("gratitude", "donation", 1, 1, 0, 0.0, 0.0),
         AgeRow("gratitude", "give50_get50", 90, 2, 0, 0.0, 0.0),
     ]
+
+
+def test_a_send_is_in_day_d_from_d_to_d_plus_one_days_old(factory: sessionmaker[Session]) -> None:
+    """It puts a send made exactly d days ago in day d, and one a microsecond younger in day d - 1."""
+    add_advocate(factory, at=NOW)
+    tick = timedelta(microseconds=1)
+    add_sends(factory, [NOW, NOW - DAY, NOW - DAY + tick, NOW - 2 * DAY + tick, NOW - 90 * DAY], arm=CHEAP)
+
+    assert [(row.age_days, row.sends) for row in rows(factory)] == [(0, 2), (1, 2), (90, 1)]
+
+
+def test_only_the_arms_asked_for_are_counted(factory: sessionmaker[Session]) -> None:
+    """It leaves out the sends and outcomes of arms the campaign no longer runs."""
+    add_advocate(factory, at=NOW)
+    (old,) = add_sends(factory, [NOW - 3 * DAY], arm=DEAR)
+    add_sends(factory, [NOW - 3 * DAY], arm=CHEAP)
+    add_outcomes(factory, [(old, CONVERSION, NOW - DAY, {"value": 10})], now=NOW)
+
+    assert rows(factory, arms=[CHEAP]) == [AgeRow("gratitude", "donation", 3, 1, 0, 0.0, 0.0)]
+    assert rows(factory, arms=[]) == []
 
 
 def test_only_the_first_outcome_of_the_objectives_kind_by_now_counts(factory: sessionmaker[Session]) -> None:
@@ -89,7 +121,7 @@ def random_history(factory: sessionmaker[Session], seed: int) -> None:
     rng = random.Random(seed)
     add_advocate(factory, at=NOW)
     moments = [NOW - timedelta(seconds=rng.randrange(0, 120 * 86400) + 0.5) for _ in range(200)]
-    arms = [CHEAP, DEAR, ArmKey("direct_ask", "donation")]
+    arms = ARMS
     ids = add_sends(factory, moments[:130], arm=arms[0]) if seed % 2 else []
     for n, at in enumerate(moments[len(ids) : 130]):
         ids += add_sends(factory, [at], arm=arms[n % 3])
