@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Command modules register themselves on ``app`` when imported (kept sorted).
 from referral_automation.cli import approvals as _approvals  # noqa: F401
+from referral_automation.cli import bandit as _bandit  # noqa: F401
 from referral_automation.cli import demo as _demo  # noqa: F401
 from referral_automation.cli import ingest as _ingest  # noqa: F401
 from referral_automation.cli import preview as _preview  # noqa: F401
@@ -15,6 +16,7 @@ from referral_automation.cli import requests as _requests  # noqa: F401
 from referral_automation.cli import run as _run  # noqa: F401
 from referral_automation.cli import sendgrid_events as _sendgrid_events  # noqa: F401
 from referral_automation.cli import setup as _setup  # noqa: F401
+from referral_automation.cli import simulate as _simulate  # noqa: F401
 from referral_automation.cli.app import app
 
 

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from referral_automation.cli import app
 from referral_automation.cli import approvals as approvals_cli
+from referral_automation.cli import bandit as bandit_cli
 from referral_automation.cli import requests as requests_cli
+from referral_automation.cli import simulate as simulate_cli
 from tests.support import ROOT
 from tests.support.factories import add_customer, sessions
 
@@ -23,7 +25,7 @@ CUSTOMERS = "customer_id,email,marketing_opt_in\nc1,ada@example.com,yes\nc2,bob@
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide console, so table cells are not folded in the middle of what the tests look for
     (pytest-xdist sets COLUMNS=80, and the shared console reads it once)."""
-    for module in (approvals_cli, requests_cli):
+    for module in (approvals_cli, bandit_cli, requests_cli, simulate_cli):
         monkeypatch.setattr(module, "console", Console(width=300, highlight=False, soft_wrap=True))
 
 
