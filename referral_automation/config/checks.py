@@ -63,7 +63,7 @@ def _check_test(campaign_id: str, campaign: Campaign, doc: YamlDocument) -> list
                 message = f"unknown {kind} {name!r} (this campaign has: {', '.join(known)})"
                 problems.append(doc.problem((*loc, "arms", index, kind), message))
     running = sum(1 for arm in campaign.arms() if not arm.paused)
-    floor = campaign.test.exploration_floor
+    floor = campaign.exploration_floor()
     if floor * running > 1:
         message = f"an exploration floor of {floor:g} for each of {running} running arms is more than every request"
         problems.append(doc.problem((*loc, "exploration_floor"), message))

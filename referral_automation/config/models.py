@@ -253,6 +253,11 @@ class Variant(Strict):
     description: str = ""
 
 
+#: The exploration floor of an arm unless configured, and the most all floors together take by default.
+DEFAULT_FLOOR = 0.02
+DEFAULT_FLOORS_IN_ALL = 0.5
+
+
 class ArmSpec(Strict):
     """One arm of a campaign's test: a message variant sent with an incentive."""
 
@@ -276,8 +281,9 @@ class ArmTest(Strict):
     objective: Literal["reply", "referral", "conversion", "profit"] = "profit"
     #: Share of requests whose arm is drawn uniformly among the unpaused arms, whatever the policy.
     holdout: float = Field(0.05, ge=0, lt=1)
-    #: Each unpaused arm's minimum share while it has fewer settled sends than ``floor_until_settled_sends``.
-    exploration_floor: float = Field(0.02, ge=0, le=1)
+    #: Each unpaused arm's minimum share while it has fewer settled sends than ``floor_until_settled_sends``
+    #: (default: 2 %, less when more than 25 arms run, so the floors never hold more than half the requests).
+    exploration_floor: float | None = Field(None, ge=0, le=1)
     floor_until_settled_sends: int = Field(100, ge=0, le=1_000_000)
     #: What a converted referee is worth before any conversion value is recorded (``profit`` only):
     #: without it, profit ranks the arms by conversions until the first values come in.
@@ -336,6 +342,13 @@ class Campaign(Strict):
         refuse_duplicate_ids("variant", "variants", [v.id for v in self.variants])
         refuse_duplicate_ids("incentive", "incentives", [i.id for i in self.incentives])
         return self
+
+    def exploration_floor(self) -> float:
+        """The test's floor: as configured, else 2 % an arm, at most half of every request in all."""
+        if self.test.exploration_floor is not None:
+            return self.test.exploration_floor
+        running = sum(1 for arm in self.arms() if not arm.paused)
+        return min(DEFAULT_FLOOR, DEFAULT_FLOORS_IN_ALL / max(running, 1))
 
     def arms(self) -> list[ArmSpec]:
         """The arms of the test: those listed, else every variant with every incentive."""

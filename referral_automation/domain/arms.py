@@ -42,7 +42,7 @@ def bandit_settings(campaign: Campaign) -> BanditSettings:
         objective=test.objective,
         fixed_weights=weights,
         holdout=test.holdout,
-        min_share=test.exploration_floor,
+        min_share=campaign.exploration_floor(),
         min_settled=float(test.floor_until_settled_sends),
         default_value=None if test.conversion_value is None else float(test.conversion_value),
     )

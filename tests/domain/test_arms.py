@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from referral_automation.config import ArmSpec, ArmTest, Campaign
+from referral_automation.config import ArmSpec, ArmTest, Campaign, Variant
 from referral_automation.domain.arms import bandit_arms, bandit_settings, outcome_kind, seeded_rng
 from referral_automation.domain.bandit import ArmKey, BanditArm, refresh
 from referral_automation.domain.identity import request_id
@@ -61,6 +61,15 @@ def test_the_settings_follow_the_campaigns_test(campaign: Campaign) -> None:
     assert (settings.policy, settings.objective, settings.holdout) == ("fixed", "conversion", 0.1)
     assert (settings.min_share, settings.min_settled, settings.default_value) == (0.05, 250.0, 1200.5)
     assert dict(settings.fixed_weights) == {ArmKey("gratitude", "donation"): 3.0}
+
+
+def test_the_default_floor_never_holds_more_than_half_the_requests(campaign: Campaign) -> None:
+    """It keeps each arm at 2 % by default, and at half of all requests split evenly once more than 25 arms run."""
+    variants = [Variant(id=f"v{n}", template="customer_referral/gratitude") for n in range(20)]
+    many = campaign.model_copy(update={"variants": variants})
+    assert bandit_settings(campaign).min_share == 0.02
+    assert bandit_settings(many).min_share == pytest.approx(0.5 / 40)
+    assert bandit_settings(with_test(many, exploration_floor=0.01)).min_share == 0.01
 
 
 def test_the_shipped_defaults_are_the_issues(campaign: Campaign) -> None:
