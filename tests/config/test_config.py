@@ -63,6 +63,26 @@ def test_the_shipped_rules_are_the_contracts_default_behaviour() -> None:
     assert campaign.follow_ups.after_days == [3, 7]
 
 
+def test_the_commented_test_in_the_shipped_campaigns_is_valid(tmp_path: Path) -> None:
+    """It accepts the shipped campaigns.yaml with its commented multi-armed test switched on."""
+    text = (ROOT / "config" / "campaigns.yaml").read_text(encoding="utf-8")
+    start = text.index("    # test:\n")
+    block = [line for line in text[start:].splitlines() if line.startswith("    #   ") or line == "    # test:"]
+    switched = text[:start] + "\n".join(line.replace("    # ", "    ", 1) for line in block) + "\n"
+    for name in ("events.yaml", "triggers.yaml"):
+        (tmp_path / name).write_text((ROOT / "config" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "campaigns.yaml").write_text(switched, encoding="utf-8")
+
+    test = load_config(tmp_path).campaign("customer_referral").test
+
+    assert (test.policy, test.objective, test.holdout, test.conversion_value) == ("thompson", "profit", 0.05, 1200)
+    assert [(a.variant, a.incentive, a.paused) for a in test.arms or []] == [
+        ("gratitude", "give50_get50", False),
+        ("social_proof", "give50_get50", False),
+        ("direct_ask", "donation", True),
+    ]
+
+
 def test_the_base_config_of_these_tests_is_valid(tmp_path: Path) -> None:
     """It accepts the small config every case below breaks in one place."""
     config = load_config(write_config(tmp_path))
