@@ -42,14 +42,15 @@ MAX_VALUE = 1e12
 def _age(postgres: bool, sent_at: str) -> str:
     """The whole days between ``:now`` and ``sent_at``, within [0, MAX_AGE_DAYS]."""
     if postgres:
-        days = f"FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - {sent_at})) / 86400.0)"
+        # date_part gives a double; EXTRACT a numeric, several times slower over a million rows.
+        days = f"FLOOR(date_part('epoch', CAST(:now AS timestamptz) - {sent_at}) / 86400.0)"
         return f"CAST(LEAST(GREATEST({days}, 0), {MAX_AGE_DAYS}) AS INTEGER)"
     return f"MAX(0, MIN(CAST(julianday(:now) - julianday({sent_at}) AS INTEGER), {MAX_AGE_DAYS}))"
 
 
 def _days_between(postgres: bool, start: str, end: str) -> str:
     if postgres:
-        return f"GREATEST(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0, 0.0)"
+        return f"GREATEST(date_part('epoch', {end} - {start}) / 86400.0, 0.0)"
     return f"MAX(julianday({end}) - julianday({start}), 0.0)"
 
 
