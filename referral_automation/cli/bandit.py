@@ -51,9 +51,10 @@ def show_command(
         print_json(report.as_json())
         return
     rows = report.table()
-    table = Table(title=f"{campaign}: the multi-armed test at {at:%Y-%m-%d %H:%M} UTC", box=box.SIMPLE_HEAD)
+    title = f"{campaign}: the multi-armed test at {at:%Y-%m-%d %H:%M} UTC"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in rows[0]:
-        table.add_column(column, justify="left" if column == "arm" else "right")
+        table.add_column(column, justify="left" if column == "arm" else "right", overflow="fold")
     for row in rows:
         table.add_row(*(Text(value) for value in row.values()))
     console.print(table)

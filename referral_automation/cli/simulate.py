@@ -73,7 +73,10 @@ def results_table(result: SimulationResult, world: list[SimArm]) -> Table:
     headers = ("arm", "true\nrate", "profit\n/ send", f"{run.policy}\nshare", "conv.", "profit", "uniform\nshare",
                "conv.", "profit")  # fmt: skip
     for column in headers:
-        table.add_column(column, justify="left" if column == "arm" else "right")
+        if column == "arm":  # a long name folds onto a second line; the figures never lose digits
+            table.add_column(column, overflow="fold", ratio=1)
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for mine, theirs, truth in zip(run.arms, uniform.arms, world, strict=True):
         table.add_row(
             Text(mine.name),
