@@ -37,6 +37,9 @@ from referral_automation.services.bandit.refresh import campaign_allocation
 
 #: A send's outcome counts as settled once the estimated delay's CDF reaches this share.
 SETTLED_SHARE = 0.95
+#: The sample-ratio check looks at the choices of this many days before now: a drift shows while it
+#: matters (an old, explained one does not warn forever), and the check reads a bounded set of allocations.
+SAMPLE_RATIO_DAYS = 28
 
 
 class UnknownCampaignError(ReferralAutomationError):
@@ -178,11 +181,14 @@ class CampaignReport:
         if check.mismatch:
             notes.append(
                 f"WARNING: sample ratio mismatch (chi-square {check.statistic:.1f}, {check.df} df,"
-                f" p = {check.p_value:.2g}): the arms were not chosen as often as their logged probabilities say;"
-                " estimates built on the logs are suspect until it is explained"
+                f" p = {check.p_value:.2g}): in the last {SAMPLE_RATIO_DAYS} days the arms were not chosen as often"
+                " as their logged probabilities say; estimates built on the logs are suspect until it is explained"
             )
         else:
-            notes.append(f"sample ratio: observed choices match the logged probabilities (p = {check.p_value:.2g})")
+            notes.append(
+                f"sample ratio: the choices of the last {SAMPLE_RATIO_DAYS} days match their logged probabilities"
+                f" (p = {check.p_value:.2g})"
+            )
         return notes
 
 
@@ -229,7 +235,7 @@ def campaign_report(
         settled_before=settled_before,
         arms=lines,
         holdout=_holdout(sums, costs, profit=profit),
-        sample_ratio=_sample_ratio(session, campaign_id),
+        sample_ratio=_sample_ratio(session, campaign_id, now=now),
     )
 
 
@@ -265,9 +271,11 @@ def _holdout(sums: Sequence[store.LoggedSums], costs: Mapping[ArmKey, float], *,
     return HoldoutComparison(sends[True], mean(True), sends[False], mean(False))
 
 
-def _sample_ratio(session: Session, campaign_id: str) -> SampleRatioCheck:
-    """Observed choices per arm against the sum of the probabilities every logged choice had."""
-    counts = store.choice_counts(session, campaign=campaign_id)
+def _sample_ratio(session: Session, campaign_id: str, *, now: datetime) -> SampleRatioCheck:
+    """Observed choices per arm against the sum of the probabilities every logged choice of the last
+    ``SAMPLE_RATIO_DAYS`` had."""
+    since = now - timedelta(days=SAMPLE_RATIO_DAYS)
+    counts = store.choice_counts(session, campaign=campaign_id, since=since, now=now)
     per_version: dict[str, int] = {}
     observed: dict[ArmKey, int] = {}
     for row in counts:

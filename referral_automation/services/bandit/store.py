@@ -174,13 +174,16 @@ class ChoiceCount:
     choices: int
 
 
-def choice_counts(session: Session, *, campaign: str) -> list[ChoiceCount]:
-    """Every logged choice of the campaign, counted by allocation and arm (whether sent or not)."""
+def choice_counts(session: Session, *, campaign: str, since: datetime, now: datetime) -> list[ChoiceCount]:
+    """The campaign's logged choices made between ``since`` and ``now`` (sent or not), counted by
+    allocation and arm."""
     sql = (
         "SELECT model_version, variant, incentive, COUNT(*) FROM referral_requests"
-        " WHERE campaign = :campaign AND model_version IS NOT NULL GROUP BY model_version, variant, incentive"
+        " WHERE campaign = :campaign AND model_version IS NOT NULL AND created_at >= :since AND created_at <= :now"
+        " GROUP BY model_version, variant, incentive"
     )
-    return [ChoiceCount(str(v), str(a), str(i), int(n)) for v, a, i, n in _query(session, sql, campaign=campaign)]
+    found = _query(session, sql, ["since", "now"], campaign=campaign, since=since, now=now)
+    return [ChoiceCount(str(v), str(a), str(i), int(n)) for v, a, i, n in found]
 
 
 def allocation_arms(session: Session, versions: Sequence[str]) -> dict[str, list[list[Any]]]:

@@ -82,20 +82,24 @@ def test_the_holdout_is_compared_with_the_policy(factory: sessionmaker[Session])
 
 
 def test_choices_that_drift_from_their_logged_probabilities_are_flagged(factory: sessionmaker[Session]) -> None:
-    """It finds the logged choices in line with their probabilities, and warns once a third of them are moved
-    to one arm behind the model's back."""
+    """It finds the recent logged choices in line with their probabilities, warns once a third of them are
+    moved to one arm behind the model's back, and stops warning when those choices are weeks old."""
     ids = logged_history(factory)
-    fair = show_campaign(factory, SHIPPED_CONFIG, "customer_referral", now=NOW)
+    soon = NOW - 25 * DAY  # the choices were made 30 to 60 days before NOW
+    fair = show_campaign(factory, SHIPPED_CONFIG, "customer_referral", now=soon)
     assert not fair.sample_ratio.mismatch
+    assert fair.sample_ratio.df == 5
     assert not any("WARNING" in note for note in fair.notes())
 
     with factory() as session, session.begin():
         moved = update(ReferralRequest).where(ReferralRequest.id.in_(ids[:100]))
         session.execute(moved.values(variant="gratitude", incentive="donation"))
-    drifted = show_campaign(factory, SHIPPED_CONFIG, "customer_referral", now=NOW)
+    drifted = show_campaign(factory, SHIPPED_CONFIG, "customer_referral", now=soon)
+    later = show_campaign(factory, SHIPPED_CONFIG, "customer_referral", now=NOW + 30 * DAY)
 
     assert drifted.sample_ratio.mismatch
     assert any(note.startswith("WARNING: sample ratio mismatch") for note in drifted.notes())
+    assert not later.sample_ratio.mismatch
 
 
 def test_a_fresh_campaign_reports_every_arm_with_nothing_yet(factory: sessionmaker[Session]) -> None:
