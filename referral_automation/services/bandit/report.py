@@ -5,7 +5,7 @@ The detection flow publishes it after each run (for the allocation the run used)
 prints it, and the later ``report`` command reads it from here. Everything comes from the
 database: the allocation from the recorded history (``refresh``), the IPW estimates and the
 holdout's comparison from the logged choices whose outcomes have had time to arrive, the check
-from every logged choice.
+from the choices of the last four weeks.
 """
 
 from __future__ import annotations
