@@ -71,7 +71,7 @@ def detect_flow(now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZ
     """Scan new journey events for moments of truth and turn the best of each customer into a request."""
     at = utc(now)
     pipeline = unvisited(build_pipeline())
-    allocations = refresh_task(pipeline, at)
+    allocations = unvisited(refresh_task(pipeline, at))
     horizon = horizon_task(pipeline)
     report = detection_loop(
         scan=lambda: scan_task(pipeline, at, horizon, batch_size),
