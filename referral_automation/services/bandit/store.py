@@ -45,6 +45,8 @@ def _age(postgres: bool, sent_at: str) -> str:
         # date_part gives a double; EXTRACT a numeric, several times slower over a million rows.
         days = f"FLOOR(date_part('epoch', CAST(:now AS timestamptz) - {sent_at}) / 86400.0)"
         return f"CAST(LEAST(GREATEST({days}, 0), {MAX_AGE_DAYS}) AS INTEGER)"
+    # julianday keeps milliseconds: an outcome's send within a millisecond of a day's bound may count a
+    # day off from the send itself (its day is bounded to the microsecond), which no estimate can notice.
     return f"MAX(0, MIN(CAST(julianday(:now) - julianday({sent_at}) AS INTEGER), {MAX_AGE_DAYS}))"
 
 
