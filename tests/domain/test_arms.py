@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 
 from referral_automation.config import ArmSpec, ArmTest, Campaign, Variant
 from referral_automation.domain.arms import bandit_arms, bandit_settings, outcome_kind, seeded_rng
-from referral_automation.domain.bandit import ArmKey, BanditArm, refresh
+from referral_automation.domain.bandit import OBJECTIVES, POLICIES, ArmKey, BanditArm, refresh
 from referral_automation.domain.identity import request_id
 from referral_automation.domain.responses import ResponseKind
 
@@ -70,6 +71,12 @@ def test_the_default_floor_never_holds_more_than_half_the_requests(campaign: Cam
     assert bandit_settings(campaign).min_share == 0.02
     assert bandit_settings(many).min_share == pytest.approx(0.5 / 40)
     assert bandit_settings(with_test(many, exploration_floor=0.01)).min_share == 0.01
+
+
+def test_the_config_offers_exactly_the_bandits_policies_and_objectives() -> None:
+    """It lets a campaign name every policy and objective the bandit knows, and nothing else."""
+    assert get_args(ArmTest.model_fields["policy"].annotation) == POLICIES
+    assert get_args(ArmTest.model_fields["objective"].annotation) == OBJECTIVES
 
 
 def test_the_shipped_defaults_are_the_issues(campaign: Campaign) -> None:
