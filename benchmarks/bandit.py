@@ -12,8 +12,9 @@ is (profit of the policy - profit of uniform) / (profit of always-best - profit 
 from the mean regrets over the seeds. Each seed's world randomness is shared by all policies.
 
 The micro-benchmarks time one pick (6 and 100 arms) and the pure refresh of 100 arms from the
-aggregate counts of 1,000,000 recorded sends (rows to histories, posteriors, allocation); the
-database query in front of it is not part of this figure.
+aggregate counts of 1,000,000 recorded sends (rows to histories, posteriors, allocation); then
+``bandit_refresh.py`` times the refresh from a database of 1,000,000 recorded sends (the query in
+front of it included) on SQLite and PostgreSQL (``--no-sql`` skips it, ``--sql-database`` picks one).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bandit_refresh
 from rich.console import Console
 from rich.table import Table
 
@@ -76,12 +79,16 @@ CONTENDERS = [
 Job = tuple[str, str, int | None, float, int]
 
 
-def run_job(job: Job) -> tuple[float, float]:
-    """One simulation in a worker: (regret, realised profit)."""
+#: The first days of a test, where a delay's extra regret is (the delay study's last column).
+EARLY_DAYS = 14
+
+
+def run_job(job: Job) -> tuple[float, float, float]:
+    """One simulation in a worker: (regret, realised profit, regret of the first ``EARLY_DAYS`` days' sends)."""
     world, policy, explore, delay, seed = job
     arms = benchmark_world(world, delay_days=delay)
     run = run_policy(arms, sends=SENDS, seed=seed, policy=policy, per_day=PER_DAY, explore_sends=explore)
-    return run.regret, run.profit
+    return run.regret, run.profit, sum(run.regret_by_day[:EARLY_DAYS])
 
 
 def simulate_all(seeds: int, processes: int) -> dict[tuple[str, str, float], np.ndarray]:
@@ -111,7 +118,7 @@ def world_table(world: str, runs: dict[tuple[str, str, float], np.ndarray]) -> T
         table.add_column(name, justify="left" if name == "policy" else "right")
     uniform = runs[(world, "uniform", DELAY_DAYS)][:, 0].mean()
     for contender in CONTENDERS:
-        regret, profit = runs[(world, contender.label, DELAY_DAYS)].T
+        regret, profit, _early = runs[(world, contender.label, DELAY_DAYS)].T
         mean, p90 = regret.mean(), float(np.quantile(regret, 0.9))
         table.add_row(
             contender.label,
@@ -126,20 +133,22 @@ def world_table(world: str, runs: dict[tuple[str, str, float], np.ndarray]) -> T
 
 def delay_table(runs: dict[tuple[str, str, float], np.ndarray]) -> Table:
     table = Table(title="thompson's regret by mean conversion delay", title_justify="left")
-    for name in ("world", "no delay", "3 days", "7 days", "7 days / none", "pending as failure / corrected",
-                 "7-day window / corrected"):  # fmt: skip
+    for name in ("world", "no delay", "3 days", "7 days", "7 days / none", f"of the extra, days 0-{EARLY_DAYS - 1}",
+                 "pending as failure / corrected", "7-day window / corrected"):  # fmt: skip
         table.add_column(name, justify="left" if name == "world" else "right")
     label = CONTENDERS[0].label
     for world in WORLDS:
         none, three, seven = (runs[(world, label, d)][:, 0].mean() for d in (0.0, DELAY_DAYS, 7.0))
         pending = runs[(world, "thompson, pending as failure", DELAY_DAYS)][:, 0].mean()
         window = runs[(world, "thompson, fixed 7-day window", DELAY_DAYS)][:, 0].mean()
+        early = runs[(world, label, 7.0)][:, 2].mean() - runs[(world, label, 0.0)][:, 2].mean()
         table.add_row(
             world,
             f"{none:,.0f}",
             f"{three:,.0f}",
             f"{seven:,.0f}",
             f"{seven / none:.2f}",
+            f"{early / (seven - none):.0%}",
             f"{pending / three:.2f}",
             f"{window / three:.2f}",
         )
@@ -219,7 +228,11 @@ def micro_table(figures: dict[str, float]) -> Table:
 
 
 # --------------------------------------------------------------------------- targets
-def targets(runs: dict[tuple[str, str, float], np.ndarray], figures: dict[str, float] | None) -> Table:
+def targets(
+    runs: dict[tuple[str, str, float], np.ndarray],
+    figures: dict[str, float] | None,
+    database: dict[str, dict[str, float]],
+) -> Table:
     table = Table(title="targets (issue 15)", title_justify="left")
     for name in ("target", "figure", "verdict"):
         table.add_column(name, justify="left" if name != "figure" else "right")
@@ -251,6 +264,10 @@ def targets(runs: dict[tuple[str, str, float], np.ndarray], figures: dict[str, f
             row(f"pick ≤ 10 µs, {count} arms", f"{micro_s:.2f} µs", micro_s <= 10)
         seconds = figures["refresh"]
         row("refresh ≤ 1 s, 100 arms, 1,000,000 sends (pure part)", f"{seconds:.3f} s", seconds <= 1)
+    for kind, measured in database.items():
+        seconds = measured["refresh"]
+        name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[kind]
+        row(f"refresh ≤ 1 s, 100 arms, {measured['sends']:,.0f} sends, from {name}", f"{seconds:.3f} s", seconds <= 1)
     return table
 
 
@@ -267,6 +284,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100, help="simulations per world and policy (default 100)")
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--no-micro", action="store_true", help="skip the timing of picks and refreshes")
+    parser.add_argument("--no-sql", action="store_true", help="skip the refresh from a database")
+    parser.add_argument("--sql-database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--sql-sends", type=int, default=1_000_000, help="recorded sends of the database refresh")
     args = parser.parse_args()
     console.print(machine())
     settings = BanditSettings()
@@ -278,13 +298,17 @@ def main() -> None:
         style="dim",
     )
     figures = None if args.no_micro else micro()  # first, while the machine is quiet
+    kinds = [] if args.no_sql else ["sqlite", "postgresql"] if args.sql_database == "both" else [args.sql_database]
+    database = {kind: bandit_refresh.measure(kind, args.sql_sends) | {"sends": args.sql_sends} for kind in kinds}
     runs = simulate_all(args.seeds, args.processes)
     for world in WORLDS:
         console.print(world_table(world, runs))
     console.print(delay_table(runs))
     if figures is not None:
         console.print(micro_table(figures))
-    console.print(targets(runs, figures))
+    if database:
+        console.print(bandit_refresh.table(database, args.sql_sends))
+    console.print(targets(runs, figures, database))
 
 
 if __name__ == "__main__":

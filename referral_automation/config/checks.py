@@ -1,12 +1,13 @@
-"""Checks across config files: names that must exist elsewhere, with the line that names them; and
-conditions ``events.yaml`` says no event can meet (warnings: the rule is valid, it just never fires).
+"""Checks across config files (and within one, across its parts): names that must exist elsewhere,
+with the line that names them; and conditions ``events.yaml`` says no event can meet (warnings:
+the rule is valid, it just never fires).
 """
 
 from __future__ import annotations
 
 from referral_automation.config.conditions import Condition, comparisons
 from referral_automation.config.feasibility import never_matches
-from referral_automation.config.models import AppConfig, DetractorSignal
+from referral_automation.config.models import AppConfig, Campaign, DetractorSignal
 from referral_automation.config.source import Location, YamlDocument
 from referral_automation.errors import Problem
 
@@ -65,10 +66,32 @@ def _check_signal(config: AppConfig, doc: YamlDocument, signal: DetractorSignal,
     return problems
 
 
+def _check_test(campaign_id: str, campaign: Campaign, doc: YamlDocument) -> list[Problem]:
+    """The test's arms name the campaign's own variants and incentives, and its floors fit in one send."""
+    loc: Location = ("campaigns", campaign_id, "test")
+    problems = []
+    for index, arm in enumerate(campaign.test.arms or []):
+        for kind, name, known in (
+            ("variant", arm.variant, [v.id for v in campaign.variants]),
+            ("incentive", arm.incentive, [i.id for i in campaign.incentives]),
+        ):
+            if name not in known:
+                message = f"unknown {kind} {name!r} (this campaign has: {', '.join(known)})"
+                problems.append(doc.problem((*loc, "arms", index, kind), message))
+    running = sum(1 for arm in campaign.arms() if not arm.paused)
+    floor = campaign.exploration_floor()
+    if floor * running > 1:
+        message = f"an exploration floor of {floor:g} for each of {running} running arms is more than every request"
+        problems.append(doc.problem((*loc, "exploration_floor"), message))
+    return problems
+
+
 def cross_check(config: AppConfig, docs: dict[str, YamlDocument]) -> list[Problem]:
     """Every problem that only shows when the files are read together."""
     triggers = docs["triggers"]
     problems: list[Problem] = []
+    for campaign_id, campaign in config.campaigns.campaigns.items():
+        problems += _check_test(campaign_id, campaign, docs["campaigns"])
     for index, rule in enumerate(config.triggers.rules):
         loc: Location = ("rules", index)
         if rule.campaign not in config.campaigns.campaigns:

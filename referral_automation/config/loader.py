@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from referral_automation.config.base import WITHIN, Strict
 from referral_automation.config.checks import cross_check
@@ -43,8 +43,8 @@ def _problems_from(doc: YamlDocument, error: ValidationError) -> list[Problem]:
     return problems
 
 
-def load_file(path: Path, model: type[Strict]) -> tuple[YamlDocument, Any]:
-    """Load one YAML file into ``model``; raise ``ConfigError`` with every problem in it."""
+def load_file(path: Path, model: type[BaseModel]) -> tuple[YamlDocument, Any]:
+    """Load one YAML (or JSON) file into ``model``; raise ``ConfigError`` with every problem in it."""
     doc = load_yaml(path)
     try:
         return doc, model.model_validate(doc.data)

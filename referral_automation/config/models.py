@@ -12,12 +12,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from referral_automation.config.base import (
     CUSTOMER_DATES,
     MAX_AMOUNT,
     MAX_DAYS,
     WEEKDAYS,
+    WITHIN,
     Slug,
     Strict,
     Weekday,
@@ -260,6 +262,70 @@ class Variant(Strict):
     description: str = ""
 
 
+#: The exploration floor of an arm unless configured, and the most all floors together take by default.
+DEFAULT_FLOOR = 0.02
+DEFAULT_FLOORS_IN_ALL = 0.5
+
+
+class ArmSpec(Strict):
+    """One arm of a campaign's test: a message variant sent with an incentive."""
+
+    variant: Slug
+    incentive: Slug
+    #: A paused arm gets no new requests; what it has recorded still counts.
+    paused: bool = False
+    #: The arm's weight under ``policy: fixed`` (any scale; an arm without one gets none).
+    weight: float | None = Field(None, ge=0, le=1e6)
+
+
+class ArmTest(Strict):
+    """How a campaign tests its variants × incentives against each other while it runs.
+
+    The policy moves traffic towards the arms that earn most on the objective; an exploration
+    floor keeps every arm in play until it has enough settled sends to judge, and a holdout is
+    chosen uniformly so the policy's own lift can be measured.
+    """
+
+    policy: Literal["thompson", "uniform", "fixed"] = "thompson"
+    objective: Literal["reply", "referral", "conversion", "profit"] = "profit"
+    #: Share of requests whose arm is drawn uniformly among the unpaused arms, whatever the policy.
+    holdout: float = Field(0.05, ge=0, lt=1)
+    #: Each unpaused arm's minimum share while it has fewer settled sends than ``floor_until_settled_sends``
+    #: (default: 2 %, less when more than 25 arms run, so the floors never hold more than half the requests).
+    exploration_floor: float | None = Field(None, ge=0, le=1)
+    floor_until_settled_sends: int = Field(100, ge=0, le=1_000_000)
+    #: What a converted referee is worth before any conversion value is recorded (``profit`` only):
+    #: without it, profit ranks the arms by conversions until the first values come in.
+    conversion_value: Decimal | None = Field(None, ge=0, le=Decimal(10) ** 12)
+    #: The combinations that run (default: every variant with every incentive).
+    arms: list[ArmSpec] | None = Field(None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArmTest:
+        arms = self.arms or []
+        seen: set[tuple[str, str]] = set()
+        for index, arm in enumerate(arms):
+            if (arm.variant, arm.incentive) in seen:
+                raise PydanticCustomError(
+                    "duplicate_arm",
+                    "arm {variant} × {incentive} is listed twice",
+                    {"variant": arm.variant, "incentive": arm.incentive, WITHIN: ("arms", index)},
+                )
+            seen.add((arm.variant, arm.incentive))
+        if arms and all(arm.paused for arm in arms):
+            raise ValueError("every arm is paused: leave at least one running")
+        weighted = [index for index, arm in enumerate(arms) if arm.weight is not None]
+        if self.policy != "fixed" and weighted:
+            raise PydanticCustomError(
+                "weight_without_fixed",
+                "a weight applies to policy 'fixed' only (this test's policy is {policy})",
+                {"policy": repr(self.policy), WITHIN: ("arms", weighted[0], "weight")},
+            )
+        if self.policy == "fixed" and not any(arm.weight and not arm.paused for arm in arms):
+            raise ValueError("policy 'fixed' needs its arms listed, at least one unpaused arm with a positive weight")
+        return self
+
+
 class Identity(Strict):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     name: str = ""
@@ -277,12 +343,27 @@ class Campaign(Strict):
     follow_ups: FollowUps = FollowUps()
     approval: ApprovalPolicy = ApprovalPolicy()
     send_window: SendWindow = SendWindow()
+    #: The multi-armed test of this campaign's variants × incentives.
+    test: ArmTest = ArmTest()
 
     @model_validator(mode="after")
     def _unique_arm_ids(self) -> Campaign:
         refuse_duplicate_ids("variant", "variants", [v.id for v in self.variants])
         refuse_duplicate_ids("incentive", "incentives", [i.id for i in self.incentives])
         return self
+
+    def exploration_floor(self) -> float:
+        """The test's floor: as configured, else 2 % an arm, at most half of every request in all."""
+        if self.test.exploration_floor is not None:
+            return self.test.exploration_floor
+        running = sum(1 for arm in self.arms() if not arm.paused)
+        return min(DEFAULT_FLOOR, DEFAULT_FLOORS_IN_ALL / max(running, 1))
+
+    def arms(self) -> list[ArmSpec]:
+        """The arms of the test: those listed, else every variant with every incentive."""
+        if self.test.arms is not None:
+            return list(self.test.arms)
+        return [ArmSpec(variant=v.id, incentive=i.id) for v in self.variants for i in self.incentives]
 
     def variant(self, variant_id: str) -> Variant:
         return next(v for v in self.variants if v.id == variant_id)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -147,6 +148,16 @@ class ReferralRequest(Base):
             sqlite_where=text("next_followup_at IS NOT NULL"),
             postgresql_where=text("next_followup_at IS NOT NULL"),
         ),
+        # The sends of each arm: covers the bandit's refresh (migration 0007 says why).
+        Index(
+            "ix_referral_requests_sends",
+            "campaign",
+            "variant",
+            "incentive",
+            "sent_at",
+            sqlite_where=text("sent_at IS NOT NULL"),
+            postgresql_where=text("sent_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -172,6 +183,33 @@ class ReferralRequest(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The multi-armed test's choice (migration 0007; NULL on requests made before it): the allocation
+    #: that chose the arm (every arm's probability is there), the chosen arm's probability, and
+    #: whether the uniform holdout chose it rather than the policy.
+    model_version: Mapped[str | None] = mapped_column(ForeignKey("bandit_allocations.version"))
+    arm_propensity: Mapped[float | None] = mapped_column(Float)
+    from_holdout: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class BanditAllocation(Base):
+    """One refresh of a campaign's multi-armed test: the probability every arm had of being chosen.
+
+    Written once by the first detection run that refreshed it, never changed: a request names it
+    by ``model_version``, so off-policy estimates and the sample-ratio check can read, for every
+    logged choice, what each arm's probability was. The version is a hash of the settings, the
+    posteriors and the probabilities, so an allocation is kept once however many runs (or
+    campaigns with the same arms and history) arrive at it. ``arms`` is a list of
+    ``[variant, incentive, propensity, probability of being best]`` in the configured order.
+    """
+
+    __tablename__ = "bandit_allocations"
+
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    policy: Mapped[str] = mapped_column(String(20))
+    objective: Mapped[str] = mapped_column(String(20))
+    holdout: Mapped[float] = mapped_column(Float)
+    arms: Mapped[list[Any]] = mapped_column(JSONDocument)
 
 
 class ApprovalDecision(Base):
@@ -233,7 +271,11 @@ class Response(Base):
     """
 
     __tablename__ = "responses"
-    __table_args__ = (Index("ix_responses_request_kind", "referral_request_id", "kind"),)
+    __table_args__ = (
+        Index("ix_responses_request_kind", "referral_request_id", "kind"),
+        # The first outcome of a kind per request, in request order (the bandit's refresh, migration 0007).
+        Index("ix_responses_kind_request", "kind", "referral_request_id", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     referral_request_id: Mapped[str | None] = mapped_column(ForeignKey("referral_requests.id"))

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from referral_automation.config import AppConfig, Guards, TriggerRule, names_customer
 from referral_automation.domain import approval, arms, identity, rules, sendwindow
+from referral_automation.domain.bandit import Allocation
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.guards import CLOCK_SKEW, GuardCheck, GuardContext, compile_guards, stale_moment
 from referral_automation.domain.rules import PartsMatcher, TimeMatcher, parts_matcher, time_matcher
@@ -199,13 +200,19 @@ def new_request(
     now: datetime,
     code: str,
     unsubscribe_token: str,
+    allocation: Allocation,
 ) -> NewRequest:
-    """The referral request a requested moment becomes: arm, code, approval and send time."""
+    """The referral request a requested moment becomes: arm, code, approval and send time.
+
+    The arm is picked from ``allocation`` (the campaign's, refreshed once for the detection run)
+    with an RNG seeded by the request id; the row logs the choice's model version, the chosen arm's
+    probability and whether the holdout chose it, for off-policy estimates later.
+    """
     moment_id = decision.moment_id
     request_id = identity.request_id(moment_id)
     campaign_id = decision.moment.campaign
     campaign = book.config.campaign(campaign_id)
-    arm = arms.uniform_arm(campaign, arms.seeded_rng(request_id))
+    choice = allocation.pick(arms.seeded_rng(request_id))
     scheduled_for, warning = book.send_time(now, customer.timezone, campaign_id)
     reason = approval.approval_reason(campaign.approval, customer)
     status = RequestStatus.PENDING_APPROVAL if reason else RequestStatus.SCHEDULED
@@ -214,8 +221,8 @@ def new_request(
         "customer_id": customer.customer_id,
         "moment_id": moment_id,
         "campaign": campaign_id,
-        "variant": arm.variant,
-        "incentive": arm.incentive,
+        "variant": choice.arm.variant,
+        "incentive": choice.arm.incentive,
         "code": code,
         "unsubscribe_token": unsubscribe_token,
         "status": status.value,
@@ -225,6 +232,9 @@ def new_request(
         "scheduled_for": scheduled_for,
         "created_at": now,
         "updated_at": now,
+        "model_version": choice.model_version,
+        "arm_propensity": choice.propensity,
+        "from_holdout": choice.from_holdout,
     }
     return NewRequest(row, warning)
 

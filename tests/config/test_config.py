@@ -63,6 +63,26 @@ def test_the_shipped_rules_are_the_contracts_default_behaviour() -> None:
     assert campaign.follow_ups.after_days == [3, 7]
 
 
+def test_the_commented_test_in_the_shipped_campaigns_is_valid(tmp_path: Path) -> None:
+    """It accepts the shipped campaigns.yaml with its commented multi-armed test switched on."""
+    text = (ROOT / "config" / "campaigns.yaml").read_text(encoding="utf-8")
+    start = text.index("    # test:\n")
+    block = [line for line in text[start:].splitlines() if line.startswith("    #   ") or line == "    # test:"]
+    switched = text[:start] + "\n".join(line.replace("    # ", "    ", 1) for line in block) + "\n"
+    for name in ("events.yaml", "triggers.yaml"):
+        (tmp_path / name).write_text((ROOT / "config" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "campaigns.yaml").write_text(switched, encoding="utf-8")
+
+    test = load_config(tmp_path).campaign("customer_referral").test
+
+    assert (test.policy, test.objective, test.holdout, test.conversion_value) == ("thompson", "profit", 0.05, 1200)
+    assert [(a.variant, a.incentive, a.paused) for a in test.arms or []] == [
+        ("gratitude", "give50_get50", False),
+        ("social_proof", "give50_get50", False),
+        ("direct_ask", "donation", True),
+    ]
+
+
 def test_the_base_config_of_these_tests_is_valid(tmp_path: Path) -> None:
     """It accepts the small config every case below breaks in one place."""
     config = load_config(write_config(tmp_path))
@@ -70,6 +90,8 @@ def test_the_base_config_of_these_tests_is_valid(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ one mistake each
+#: Where a campaign's ``test:`` goes in the base config: just before its send window.
+WINDOW = "    send_window:\n"
 #: (id, file, old text, new text, marker on the expected line, expected message or the part of it we promise)
 CASES = [
     # YAML itself
@@ -193,6 +215,30 @@ CASES = [
      "campaigns.customer_referral.incentives.1.sides: Input should be 'double' or 'single'"),
     ("negative-cost", "campaigns.yaml", "        cost: 25\n", "        cost: -25\n", "cost: -25",
      "campaigns.customer_referral.incentives.1.cost: Input should be greater than or equal to 0"),
+    # the campaign's multi-armed test
+    ("test-unknown-key", "campaigns.yaml", WINDOW, "    test: {budget: 3}\n" + WINDOW, "budget",
+     "campaigns.customer_referral.test: unknown key 'budget'"),
+    ("test-unknown-policy", "campaigns.yaml", WINDOW, "    test: {policy: greedy}\n" + WINDOW, "greedy",
+     "campaigns.customer_referral.test.policy: Input should be 'thompson', 'uniform' or 'fixed'"),
+    ("test-unknown-objective", "campaigns.yaml", WINDOW, "    test: {objective: revenue}\n" + WINDOW, "revenue",
+     "campaigns.customer_referral.test.objective: Input should be 'reply', 'referral', 'conversion' or 'profit'"),
+    ("test-holdout-of-everything", "campaigns.yaml", WINDOW, "    test:\n      holdout: 1\n" + WINDOW, "holdout",
+     "campaigns.customer_referral.test.holdout: Input should be less than 1"),
+    ("test-negative-floor", "campaigns.yaml", WINDOW, "    test:\n      exploration_floor: -0.1\n" + WINDOW,
+     "exploration_floor", "campaigns.customer_referral.test.exploration_floor: Input should be greater than or equal "
+     "to 0"),
+    ("test-arm-twice", "campaigns.yaml", WINDOW, "    test:\n      arms:\n        - {variant: gratitude, incentive: "
+     "donation}\n        - {variant: gratitude, incentive: donation} # again\n" + WINDOW, "# again",
+     "campaigns.customer_referral.test.arms.1: arm gratitude × donation is listed twice"),
+    ("test-every-arm-paused", "campaigns.yaml", WINDOW, "    test:\n      arms:\n        - {variant: gratitude, "
+     "incentive: donation, paused: true}\n" + WINDOW, "    test:",
+     "campaigns.customer_referral.test: every arm is paused: leave at least one running"),
+    ("test-weight-without-fixed", "campaigns.yaml", WINDOW, "    test:\n      arms:\n        - {variant: gratitude, "
+     "incentive: donation}\n        - variant: direct_ask\n          incentive: donation\n          weight: 3\n"
+     + WINDOW, "weight: 3", "a weight applies to policy 'fixed' only (this test's policy is 'thompson')"),
+    ("test-fixed-without-weights", "campaigns.yaml", WINDOW, "    test:\n      policy: fixed\n" + WINDOW,
+     "    test:", "campaigns.customer_referral.test: policy 'fixed' needs its arms listed, at least one unpaused arm "
+     "with a positive weight"),
 ]  # fmt: skip
 
 #: Problems that only show when the files are read together (config.checks.cross_check).
@@ -223,6 +269,14 @@ CROSS_CASES = [
     ("rule-guard-override-signal", "triggers.yaml", "    priority: 30\n",
      "    priority: 30\n    guards:\n      detractor:\n        signals:\n          - event: complaint_filed\n",
      "complaint_filed", "unknown event type 'complaint_filed'"),
+    ("test-unknown-variant", "campaigns.yaml", WINDOW, "    test:\n      arms:\n        - {variant: thanks, "
+     "incentive: donation}\n" + WINDOW, "thanks",
+     "unknown variant 'thanks' (this campaign has: gratitude, direct_ask)"),
+    ("test-unknown-incentive", "campaigns.yaml", WINDOW, "    test:\n      arms:\n        - variant: gratitude\n"
+     "          incentive: cash\n" + WINDOW, "cash",
+     "unknown incentive 'cash' (this campaign has: give50_get50, donation)"),
+    ("test-floors-beyond-every-request", "campaigns.yaml", WINDOW, "    test:\n      exploration_floor: 0.3\n" + WINDOW,
+     "exploration_floor", "an exploration floor of 0.3 for each of 4 running arms is more than every request"),
 ]  # fmt: skip
 
 

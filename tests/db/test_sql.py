@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.db.models import Customer, JourneyEvent, Moment, ReferralRequest
+from referral_automation.db.models import BanditAllocation, Customer, JourneyEvent, Moment, ReferralRequest
 from referral_automation.db.shared import customer_facts
 from referral_automation.db.sql import from_json, from_sqlite_timestamp, sqlite_timestamp
 from referral_automation.db.types import UTCDateTime
@@ -149,21 +149,32 @@ def request_row(request_id: str, moment_id: str, **changes: Any) -> dict[str, An
         "scheduled_for": TIMES[3],
         "created_at": NOW,
         "updated_at": NOW,
+        "model_version": "bandit-0123456789abcdef",
+        "arm_propensity": 0.1234567890123,
+        "from_holdout": True,
         **changes,
     }
 
 
 def test_requests_are_stored_as_the_orm_stores_them(factory: sessionmaker[Session]) -> None:
-    """It stores a request (defaults included) as the ORM does, and reports only the rows it inserted."""
+    """It stores a request (defaults and the logged choice included) as the ORM does, and reports only the
+    rows it inserted."""
     with factory() as session, session.begin():
         repo.count_new_moments(session, [moment_row(key, NOW) for key in ("m1", "m2", "m3")])
+        session.add(
+            BanditAllocation(
+                version="bandit-0123456789abcdef", created_at=NOW, policy="thompson", objective="profit", holdout=0.05,
+                arms=[["gratitude", "donation", 0.1234567890123, 0.5]],
+            )
+        )  # fmt: skip
     with factory() as session, session.begin():
         inserted = repo.insert_requests(session, [request_row("driver", "m1"), request_row("plain", "m3")])
         session.add(ReferralRequest(**request_row("orm", "m2")))
     with factory() as session, session.begin():
         again = repo.insert_requests(session, [request_row("driver", "m1", code="other", unsubscribe_token="other")])
 
-    columns = "customer_id, campaign, variant, incentive, status, approval_required, approval_reason, " + ", ".join(
+    columns = "customer_id, campaign, variant, incentive, status, approval_required, approval_reason, "
+    columns += "model_version, arm_propensity, from_holdout, " + ", ".join(
         c.name for c in ReferralRequest.__table__.columns if c.name not in request_row("x", "y")
     )
     rows = {

@@ -8,11 +8,16 @@ from decimal import Decimal
 import pytest
 
 from referral_automation.config import AppConfig, Comparison, NotOf, StalenessGuard, names_customer
+from referral_automation.domain.arms import bandit_arms, bandit_settings
+from referral_automation.domain.bandit import ArmKey, BanditSettings, refresh
 from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
 from referral_automation.domain.rulebook import RuleBook, decide_customer, new_request
 from tests.support.detect_factories import NOW, SHIPPED_CONFIG
 
 BOOK = RuleBook.of(SHIPPED_CONFIG)
+CAMPAIGN = SHIPPED_CONFIG.campaign("customer_referral")
+#: The shipped campaign's test before anything is recorded.
+ALLOCATION = refresh(bandit_arms(CAMPAIGN), [], bandit_settings(CAMPAIGN))
 ADA = CustomerFacts(
     customer_id="ada",
     email="ada@example.com",
@@ -111,9 +116,33 @@ def test_a_request_keeps_its_arm_and_takes_the_code_it_is_given() -> None:
     )
 
     first, second = (
-        new_request(BOOK, outcome, ADA, now=NOW, code=f"code-{n}", unsubscribe_token=f"token-{n}").row for n in (1, 2)
+        new_request(
+            BOOK, outcome, ADA, now=NOW, code=f"code-{n}", unsubscribe_token=f"token-{n}", allocation=ALLOCATION
+        ).row
+        for n in (1, 2)
     )
 
     assert (first["id"], first["variant"], first["incentive"]) == (second["id"], second["variant"], second["incentive"])
     assert (first["code"], first["unsubscribe_token"]) == ("code-1", "token-1")
     assert first["scheduled_for"] == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+
+
+def test_a_request_logs_the_choice_of_its_campaigns_test() -> None:
+    """It takes the arm the allocation picks for the request id, and logs the model version, the arm's
+    probability and whether the holdout chose it."""
+    (outcome,) = decide_customer(
+        BOOK, [moment("nps_promoter", 30, timedelta(hours=1), "e1")], customer=ADA, recent_events=[],
+        last_request_at=None, now=NOW,
+    )  # fmt: skip
+    only = ArmKey("direct_ask", "donation")
+    settings = BanditSettings(policy="fixed", fixed_weights={only: 1.0}, holdout=0.0, min_share=0.0)
+    allocation = refresh(bandit_arms(CAMPAIGN), [], settings)
+
+    row = new_request(BOOK, outcome, ADA, now=NOW, code="c", unsubscribe_token="t", allocation=allocation).row
+
+    assert (row["variant"], row["incentive"]) == only
+    assert row["model_version"] == allocation.version
+    assert row["arm_propensity"] == 1.0
+    assert row["from_holdout"] is False
+    uniform = new_request(BOOK, outcome, ADA, now=NOW, code="c", unsubscribe_token="t", allocation=ALLOCATION).row
+    assert uniform["arm_propensity"] == pytest.approx(1 / 6, abs=0.02)  # Monte Carlo draws on equal priors

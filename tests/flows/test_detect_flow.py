@@ -49,6 +49,33 @@ def test_the_flow_creates_the_requests_once_and_publishes_its_counts(detect_work
 @pytest.mark.flow
 @pytest.mark.xdist_group("prefect")
 @pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_publishes_each_campaigns_test_as_a_table(detect_workspace: str) -> None:
+    """It publishes, after the run, a table of every arm of the campaign's test and notes on the holdout and the
+    allocation check, for the allocation the run's requests were chosen with."""
+    import json
+
+    from prefect.artifacts import Artifact
+    from referral_automation.flows.detect import bandit_key, detect_flow
+
+    detect_flow(now=NOW)
+
+    artifact = Artifact.get(bandit_key("customer_referral"))
+    assert artifact is not None
+    assert (artifact.key, artifact.type) == ("bandit-customer-referral", "table")
+    table = json.loads(str(artifact.data))
+    assert [row["arm"] for row in table] == [
+        f"{v} × {i}" for v in ("gratitude", "social_proof", "direct_ask") for i in ("give50_get50", "donation")
+    ]
+    assert sum(int(row["sends"]) for row in table) == 0
+    assert "sample ratio" in str(artifact.description)
+    versions = {r["model_version"] for r in rows(session_factory(detect_workspace), ReferralRequest)}
+    assert len(versions) == 1
+    assert str(versions.pop()) in str(artifact.description)
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("prefect")
+@pytest.mark.usefixtures("prefect_harness")
 def test_a_transient_database_error_retries_the_batch(detect_workspace: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """It retries a scan batch that hit a lost connection, and the run still creates both requests."""
     import referral_automation.flows.detect as detect_module

@@ -106,6 +106,8 @@ class PolicyRun:
     profit: float
     holdout_sends: int
     arms: tuple[ArmResult, ...]
+    #: The regret of each day's sends (where a delay's cost shows: in the first days).
+    regret_by_day: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +272,11 @@ class _World:
             )
             for i, arm in enumerate(self.arms)
         )
+        lost = self.profit.max() - self.profit[self.chosen]
+        daily = np.bincount(self.send_time.astype(np.int64), weights=lost)
         regret = float(self.profit.max() * total - expected)
-        return PolicyRun(policy, total, regret, expected, sum(a.profit for a in arms), holdout_sends, arms)
+        realised = sum(a.profit for a in arms)
+        return PolicyRun(policy, total, regret, expected, realised, holdout_sends, arms, tuple(daily.tolist()))
 
 
 def benchmark_world(name: str, *, delay_days: float = 3.0) -> list[SimArm]:

@@ -15,6 +15,8 @@ consistent state and the next run carries on:
    time-based rule comes due) are taken in ``customer_id`` order. Per customer the candidates are
    ranked; the first that passes its guards becomes the one referral request of this run, the
    ones ranked below it are ``superseded``, the ones above it ``blocked`` with guard and reason.
+   The request's arm comes from its campaign's multi-armed test, refreshed once at the start of
+   the run (``services.bandit.refresh``) and used for every request the run creates.
 
 Time-based rules (``after: {days, since}``) have no event: on every run, customers whose moment
 (``since`` + ``days``) lies within the rule's staleness age are evaluated. Such a moment is
@@ -40,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.config import AppConfig
 from referral_automation.db.shared import customer_facts, insert_audit
 from referral_automation.domain import identity
+from referral_automation.domain.bandit import Allocation
 from referral_automation.domain.facts import CustomerFacts, MomentCandidate
 from referral_automation.domain.rulebook import (
     NOBODY,
@@ -52,6 +55,7 @@ from referral_automation.domain.rulebook import (
     new_request,
 )
 from referral_automation.domain.statuses import MomentOutcome, RequestStatus
+from referral_automation.services.bandit.refresh import Allocations, refresh_allocations
 from referral_automation.services.detection import store as repo
 
 WATERMARK = "detect"
@@ -216,9 +220,16 @@ def _key(moment: MomentCandidate) -> str:
 
 
 def decide_customers(
-    session_factory: SessionFactory, config: AppConfig, *, now: datetime, after: str, batch_size: int
+    session_factory: SessionFactory,
+    config: AppConfig,
+    *,
+    now: datetime,
+    after: str,
+    batch_size: int,
+    allocations: Allocations,
 ) -> DecisionResult:
-    """Decide the next ``batch_size`` customers (ids > ``after``) with moments to decide."""
+    """Decide the next ``batch_size`` customers (ids > ``after``) with moments to decide; new
+    requests get their arms from ``allocations`` (the run's, ``services.bandit.refresh``)."""
     book = RuleBook.of(config)
     with session_factory() as session, session.begin():
         ids = repo.customers_to_decide(session, after=after, limit=batch_size, due_between=_time_rule_ranges(book, now))
@@ -226,7 +237,7 @@ def decide_customers(
             return DecisionResult(0, None)
         batch = _load_batch(session, book, ids, now=now)
         outcomes = _decide_all(session, book, batch, now=now)
-        return _record(session, book, batch, outcomes, now=now, ids=ids, batch_size=batch_size)
+        return _record(session, book, batch, outcomes, now=now, ids=ids, batch_size=batch_size, allocations=allocations)
 
 
 def _decide_all(session: Session, book: RuleBook, batch: _Batch, *, now: datetime) -> list[MomentDecision]:
@@ -269,6 +280,7 @@ def _record(
     now: datetime,
     ids: list[str],
     batch_size: int,
+    allocations: Allocations,
 ) -> DecisionResult:
     """Write outcomes, new time moments, requests and audit entries; count what was written."""
     stored = [o for o in outcomes if _key(o.moment) not in batch.time_candidates]
@@ -276,7 +288,10 @@ def _record(
     repo.decide_moments(session, [(o.moment_id, o.outcome.value, o.guard, o.reason) for o in stored])
     recorded = {o.moment_id for o in stored} | repo.insert_moments(session, [moment_row(o, now=now) for o in timed])
     requested = [o for o in outcomes if o.outcome is MomentOutcome.REQUESTED and o.moment_id in recorded]
-    created = [_new_request(book, o, batch.customers[o.moment.customer_id], now=now) for o in requested]
+    created = [
+        _new_request(book, o, batch.customers[o.moment.customer_id], now=now, allocation=allocations[o.moment.campaign])
+        for o in requested
+    ]
     inserted = repo.insert_requests(session, [c.row for c in created])
     insert_audit(session, [_zone_audit(c.row, c.zone_warning, now) for c in created if c.zone_warning])
     return DecisionResult(
@@ -291,11 +306,13 @@ def _record(
     )
 
 
-def _new_request(book: RuleBook, decision: MomentDecision, customer: CustomerFacts, *, now: datetime) -> NewRequest:
+def _new_request(
+    book: RuleBook, decision: MomentDecision, customer: CustomerFacts, *, now: datetime, allocation: Allocation
+) -> NewRequest:
     """The rule book's request, with its unguessable parts: the referral code friends see, and
     the unsubscribe link's secret (the code is forwarded to friends, so it cannot serve)."""
     code, token = identity.new_referral_code(), secrets.token_urlsafe(16)
-    return new_request(book, decision, customer, now=now, code=code, unsubscribe_token=token)
+    return new_request(book, decision, customer, now=now, code=code, unsubscribe_token=token, allocation=allocation)
 
 
 def _zone_audit(row: dict[str, object], warning: str, now: datetime) -> dict[str, object]:
@@ -334,9 +351,13 @@ def detection_loop(*, scan: Callable[[], ScanResult], decide: Callable[[str], De
 def detect_moments(
     session_factory: SessionFactory, config: AppConfig, *, now: datetime, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> DetectionReport:
-    """One detection run to the end: scan every new event, then decide every customer concerned."""
+    """One detection run to the end: refresh every campaign's test, scan every new event, then
+    decide every customer concerned."""
+    allocations = refresh_allocations(session_factory, config, now=now)
     horizon = event_horizon(session_factory)
     return detection_loop(
         scan=lambda: scan_events(session_factory, config, now=now, horizon=horizon, batch_size=batch_size),
-        decide=lambda after: decide_customers(session_factory, config, now=now, after=after, batch_size=batch_size),
+        decide=lambda after: decide_customers(
+            session_factory, config, now=now, after=after, batch_size=batch_size, allocations=allocations
+        ),
     )

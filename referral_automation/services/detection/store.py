@@ -228,6 +228,7 @@ MOMENT_COLUMNS = (
 REQUEST_COLUMNS = (
     "id", "customer_id", "moment_id", "campaign", "variant", "incentive", "code", "unsubscribe_token", "status",
     "approval_required", "approval_reason", "approval_expires_at", "scheduled_for", "created_at", "updated_at",
+    "model_version", "arm_propensity", "from_holdout",
 )  # fmt: skip
 #: Columns of a new request whose model default is applied in Python (so a plain INSERT must give them).
 _REQUEST_DEFAULTS = {"followups_sent": 0, "attempts": 0}
@@ -289,7 +290,7 @@ def insert_requests(session: Session, rows: Sequence[dict[str, Any]]) -> list[tu
     expires, scheduled, created, updated = (db.timestamps_in() for _ in range(4))
     defaults = tuple(_REQUEST_DEFAULTS.values())
     values = [
-        (*row[:11], expires(row[11]), scheduled(row[12]), created(row[13]), updated(row[14]), *defaults)
+        (*row[:11], expires(row[11]), scheduled(row[12]), created(row[13]), updated(row[14]), *row[15:], *defaults)
         for row in map(itemgetter(*REQUEST_COLUMNS), rows)
     ]
     columns = (*REQUEST_COLUMNS, *_REQUEST_DEFAULTS)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from referral_automation.db.models import AuditEntry, Moment, ReferralRequest
+from referral_automation.db.models import AuditEntry, BanditAllocation, Moment, ReferralRequest
 from referral_automation.domain import identity
 from referral_automation.services.detection.detect import DetectionReport, detect_moments
 from tests.support.detect_factories import (
@@ -72,6 +73,26 @@ def test_a_promoter_score_creates_one_scheduled_request(factory: sessionmaker[Se
     assert request["unsubscribe_token"] != request["code"]
     assert request["scheduled_for"] == NOW  # Wednesday 11:00 in Berlin: the window is open
     assert request["created_at"] == request["updated_at"] == NOW
+
+
+def test_each_request_logs_the_choice_of_its_campaigns_test(factory: sessionmaker[Session]) -> None:
+    """It picks every new request's arm from the run's allocation and logs that allocation's version, the
+    arm's probability in it and whether the holdout chose it."""
+    for name in ("ada", "bob", "cyd", "dan"):
+        add_customer(factory, name)
+        add_event(factory, name, "nps_submitted", at=NOW - HOUR, score=10)
+
+    detect(factory)
+
+    with factory() as session:
+        allocations = {a.version: a for a in session.scalars(select(BanditAllocation))}
+    made = requests(factory)
+    assert len(made) == 4
+    for request in made:
+        allocation = allocations[request["model_version"]]
+        probability = {(v, i): p for v, i, p, _best in allocation.arms}[(request["variant"], request["incentive"])]
+        assert request["arm_propensity"] == pytest.approx(probability)
+        assert request["from_holdout"] in (True, False)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
 from referral_automation.db.models import AuditEntry, Customer, FlowState, Moment, ReferralRequest
+from referral_automation.services.bandit.refresh import refresh_allocations
 from referral_automation.services.detection import store as repositories
 from referral_automation.services.detection.detect import decide_customers, detect_moments, event_horizon, scan_events
 from tests.support.detect_factories import (
@@ -228,7 +229,8 @@ def test_a_candidate_whose_rule_was_switched_off_is_blocked_by_the_rule(factory:
         update={"triggers": SHIPPED_CONFIG.triggers.model_copy(update={"rules": rules})}
     )
 
-    decision = decide_customers(factory, without_milestones, now=NOW, after="", batch_size=10)
+    allocations = refresh_allocations(factory, without_milestones, now=NOW)
+    decision = decide_customers(factory, without_milestones, now=NOW, after="", batch_size=10, allocations=allocations)
 
     assert (decision.requests_created, decision.blocked) == (0, {"rule": 1})
     (moment,) = rows(factory, Moment, Moment.id)
