@@ -1,8 +1,9 @@
 """``ingest sendgrid-events FILE``: replay or backfill SendGrid Event Webhook batches.
 
-The file is what the Event Webhook posts: one JSON array of events. Bad items are reported as
-``FILE:[index]: reason`` on stderr and the good ones are still recorded (exit 1 if any was bad);
-every ``sg_event_id`` is recorded once, so replaying a file is harmless.
+The file is what the Event Webhook posts: one JSON array of events (gzip-compressed or not, or
+``-`` for standard input). Bad items are reported as ``FILE:[index]: reason`` on stderr and the
+good ones are still recorded (exit 1 if any was bad); every ``sg_event_id`` is recorded once, so
+replaying a file is harmless.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from referral_automation.cli.ingest import ingest_app
 
 @ingest_app.command("sendgrid-events")
 def sendgrid_events(
-    file: Annotated[Path, typer.Argument(help="A JSON array of events, as SendGrid's Event Webhook posts it.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A JSON array of events, as SendGrid's Event Webhook posts it (.gz too; - reads stdin)."),
+    ],
     database_url: DatabaseUrlOption = None,
     config_dir: ConfigDirOption = None,
     now: NowOption = None,
@@ -45,7 +49,7 @@ def sendgrid_events(
     with user_errors():
         sessions = session_factory(settings.database_url)
         require_schema(sessions)
-        parsed = read_event_file(file)
+        parsed = read_event_file(str(file))
         for problem in parsed.problems:
             err_console.print(str(problem), markup=False, highlight=False)
         report = record_sendgrid_events(sessions, parsed.events, now=moment, public_base_url=settings.public_base_url)
