@@ -77,9 +77,16 @@ def reasons_of(report: IngestReport) -> list[dict[str, Any]]:
 
 
 def rejected_lines(report: IngestReport) -> list[bytes]:
-    """The reject file of an ingest, line by line, each with its line end."""
+    """The reject file of an ingest, line by line as the ingest reads lines (ended by LF alone), each
+    with its line end."""
     assert report.rejects_path is not None, "no reject was written"
-    return report.rejects_path.read_bytes().splitlines(keepends=True)
+    return lines_of(report.rejects_path.read_bytes())
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    """``data`` cut after each LF (``bytes.splitlines`` would also cut at a lone CR)."""
+    parts = data.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 #: A customer record with every field a new customer needs (CONTRACT.md's input format).

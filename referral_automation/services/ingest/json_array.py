@@ -120,7 +120,7 @@ def _skip_white(data: bytes, position: int) -> int:
 def _rest_is_white(data: bytes, position: int) -> None:
     rest = _skip_white(data, position)
     if rest != len(data):
-        raise MalformedArray(None, f"unexpected {_what_starts(data, rest)} after the array")
+        raise MalformedArray(None, f"expected nothing after the array, got {_what_starts(data, rest)}")
 
 
 def _what_starts(data: bytes, position: int) -> str:

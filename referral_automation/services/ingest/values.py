@@ -52,14 +52,19 @@ def describe(value: Any) -> str:
     """How a JSON value is named in messages: its kind, and the value itself when short."""
     kind = _JSON_NAMES.get(type(value))
     if kind is None:
-        kind = "an integer" if isinstance(value, int) else "a number"
-    if isinstance(value, dict | list):
+        if isinstance(value, int):
+            kind = "an integer"
+        elif isinstance(value, float):
+            kind = "a number"
+        else:  # a value no JSON document holds (from a mapping given in Python)
+            return f"a {type(value).__name__}"
+    if isinstance(value, dict | list) or value is None:
         return kind
     try:
         shown = orjson.dumps(value).decode()
-    except TypeError:  # a value no JSON document holds (from a mapping given in Python)
-        return f"a {type(value).__name__}"
-    return kind if len(shown) > 40 else f"{kind} ({shown})" if kind != "null" else "null"
+    except TypeError:  # a whole number beyond 64 bits
+        return kind
+    return kind if len(shown) > 40 else f"{kind} ({shown})"
 
 
 def character_name(char: str) -> str:

@@ -1,0 +1,183 @@
+"""The bounds of ingested values: identifiers, text, JSON documents, time stamps."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from referral_automation.config import load_config
+from referral_automation.services.ingest.event_checks import EventChecker
+from referral_automation.services.ingest.values import (
+    MAX_DEPTH,
+    RecordError,
+    check_identifier,
+    check_json_value,
+    check_text,
+    may_nest_too_deep,
+    parse_time,
+    record_text,
+)
+from tests.support import ROOT
+
+
+def _deep(depth: int) -> list[Any]:
+    """A list nested ``depth`` levels, built without recursion."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_a_value_nested_past_any_recursion_limit_is_refused_without_recursing() -> None:
+    """It walks 100,000 levels with its own stack and names the first level too deep."""
+    with pytest.raises(RecordError) as caught:
+        check_json_value({"deep": _deep(100_000)})
+
+    assert str(caught.value) == "deep" + "[0]" * (MAX_DEPTH - 1) + " nests deeper than 32 levels of objects and arrays"
+
+
+def test_the_depth_bound_counts_the_value_itself() -> None:
+    """It accepts 32 levels and refuses 33."""
+    check_json_value(_deep(MAX_DEPTH))
+    with pytest.raises(RecordError):
+        check_json_value(_deep(MAX_DEPTH + 1))
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"a": {"b": "x\x00"}}, "a.b contains a NUL character"),
+        ({"\ud800": 1}, "contains a lone surrogate"),
+        ({1: "x"}, "has a key that is not text (an integer (1))"),
+        ({"n": math.nan}, "n holds a number that is not finite (nan)"),
+        ({"n": [2**64]}, "n[0] holds a whole number beyond 64 bits"),
+        ({"n": Decimal("1.5")}, "n holds a value JSON has no type for (Decimal)"),
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, "when holds a value JSON has no type for (datetime)"),
+    ],
+)
+def test_what_a_json_column_cannot_hold_is_refused_with_where(value: Any, reason: str) -> None:
+    """It names the path to the first value neither database would store faithfully."""
+    with pytest.raises(RecordError, match=reason.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        check_json_value(value)
+
+
+def test_every_json_value_within_the_bounds_passes() -> None:
+    """It accepts the values JSON has, at the edges of their ranges."""
+    check_json_value({"s": "Grüße 🎉", "i": [-(2**63), 2**64 - 1], "f": 1e308, "b": True, "n": None, "e": {}})
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", 'id must be a non-empty string, got a string ("")'),
+        (7, "id must be a non-empty string, got an integer (7)"),
+        ("x" * 11, "id is longer than 10 characters"),
+        ("a\x1bb", "id contains a control character (U+001B)"),
+        ("a\x85", "id contains a control character (U+0085)"),
+        ("a\u2028", "id contains a line break (U+2028 LINE SEPARATOR)"),
+        ("a\u2066", "id contains a bidirectional control character (U+2066 LEFT-TO-RIGHT ISOLATE)"),
+        ("a\u200db", "id contains an invisible or format character (U+200D ZERO WIDTH JOINER)"),
+        ("a\xa0b", "id contains an invisible or format character (U+00A0 NO-BREAK SPACE)"),
+    ],
+)
+def test_identifiers_are_printable_text(value: Any, reason: str) -> None:
+    """It refuses identifiers that are empty, too long, or hold a character a terminal or reader would not show."""
+    with pytest.raises(RecordError) as caught:
+        check_identifier("id", value, 10)
+
+    assert str(caught.value) == reason
+
+
+def test_text_may_hold_what_scripts_need_but_no_controls() -> None:
+    """It keeps a zero-width joiner in a name and refuses a bidirectional override."""
+    assert check_text("name", "क्‍ष") == "क्‍ष"
+    with pytest.raises(RecordError, match="bidirectional"):
+        check_text("name", "\u202eevil")
+
+
+@pytest.mark.parametrize(
+    ("text", "naive_is_utc", "expected"),
+    [
+        ("2026-03-01T10:00:00+02:00", False, datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("2026-03-01", True, datetime(2026, 3, 1, tzinfo=UTC)),
+        ("1900-01-01T00:00:00Z", False, datetime(1900, 1, 1, tzinfo=UTC)),
+        ("2199-12-31T23:59:59.999999Z", False, datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_time_stamps_within_the_range_are_read_as_utc(text: str, naive_is_utc: bool, expected: datetime) -> None:
+    assert parse_time("t", text, naive_is_utc=naive_is_utc) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("9999-12-31T23:59:59Z", "t is out of range (years 1900 to 2199): '9999-12-31T23:59:59Z'"),
+        ("0001-01-01T00:30:00+01:00", "t is out of range: '0001-01-01T00:30:00+01:00'"),
+        ("1899-12-31T23:59:59Z", "t is out of range (years 1900 to 2199)"),
+        ("2199-12-31T23:00:00-05:00", "t is out of range (years 1900 to 2199)"),
+        ("2026-03-01T10:00:00", "t has no time zone"),
+    ],
+)
+def test_time_stamps_outside_the_range_are_refused(text: str, reason: str) -> None:
+    """It refuses what date arithmetic downstream could take off the calendar, converted to UTC first."""
+    with pytest.raises(RecordError) as caught:
+        parse_time("t", text, naive_is_utc=False)
+
+    assert str(caught.value).startswith(reason)
+
+
+def test_a_record_that_json_cannot_hold_is_still_named_in_the_reject_file() -> None:
+    """It writes a stand-in naming each field's kind when a record cannot be written as JSON."""
+    assert orjson.loads(record_text({"a": _deep(300), "b": 2**70})) == {"a": "an array", "b": "an integer"}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=60,
+)
+
+
+def _nested(value: Any, depth: int) -> Any:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@settings(max_examples=300)
+@given(JSON, st.integers(0, 45))
+def test_the_cheap_depth_check_never_lets_a_deep_value_through(value: Any, extra: int) -> None:
+    """Whatever the value, a line that nests too deep has more openers than the bound (the fast path is sound)."""
+    line = orjson.dumps({"properties": _nested(value, extra)})
+    try:
+        check_json_value(orjson.loads(line))
+    except RecordError as error:
+        if "nests deeper" in str(error):
+            assert may_nest_too_deep(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON, st.integers(0, 45), st.sampled_from(["", "\\u0000"]))
+def test_parsing_a_line_agrees_with_always_walking_it(value: Any, extra: int, nul: str) -> None:
+    """It accepts and refuses exactly the lines that walking every parsed value would (the plain way)."""
+    checker = EventChecker(load_config(ROOT / "config").events)
+    body = orjson.dumps({"properties": _nested(value, extra), "note": "x"}).replace(b'"x"', f'"x{nul}"'.encode())
+
+    try:
+        fast: Any = checker.parse(body)
+    except RecordError as error:
+        fast = str(error)
+    try:
+        plain: Any = orjson.loads(body)
+        check_json_value(plain)
+    except RecordError as error:
+        plain = str(error)
+
+    assert fast == plain
