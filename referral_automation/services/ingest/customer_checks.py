@@ -28,10 +28,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from referral_automation.domain.addresses import parse_mailbox
 from referral_automation.services.ingest.values import (
     RecordError,
     check_identifier,
+    check_mailbox,
     check_text,
     describe,
     parse_time,
@@ -133,11 +133,7 @@ def _customer_id(name: str, value: Any) -> str:
 
 def _email(name: str, value: Any) -> str:
     """Exactly one plain mailbox, normalised (``domain.addresses.parse_mailbox``)."""
-    text = _text(name, value)
-    try:
-        return parse_mailbox(text).addr_spec
-    except ValueError as error:
-        raise RecordError(f"email is not one plain address ({error}): {text[:80]!r}") from None
+    return check_mailbox(name, _text(name, value))
 
 
 def _timezone(name: str, value: Any) -> str:

@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral_automation.db.models import Message, ReferralRequest
 from referral_automation.db.sql import chunks
 from referral_automation.domain import identity
-from referral_automation.domain.addresses import parse_mailbox
 from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER, ResponseKind
 from referral_automation.domain.statuses import MessageStatus
 from referral_automation.errors import InputError, Problem
@@ -52,6 +51,7 @@ from referral_automation.services.ingest.values import (
     RecordError,
     check_identifier,
     check_json_value,
+    check_mailbox,
     describe,
 )
 from referral_automation.services.responses.record import ResponseInput, ResponseReport, record_responses
@@ -189,10 +189,7 @@ def check_event(item: Any) -> dict[str, Any]:
     email = item["email"]
     if not isinstance(email, str):
         raise RecordError(f"email must be a string, got {describe(email)}")
-    try:
-        address = parse_mailbox(email).addr_spec
-    except ValueError as error:
-        raise RecordError(f"email is not one plain address ({error})") from None
+    address = check_mailbox("email", email)
     _check_timestamp(item["timestamp"])
     for name in ("referral_request_id", "sg_message_id"):
         if item.get(name) is not None:

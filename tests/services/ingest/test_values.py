@@ -13,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_automation.config import load_config
+from referral_automation.domain.addresses import parse_mailbox
 from referral_automation.services.ingest.event_checks import EventChecker
 from referral_automation.services.ingest.values import (
     MAX_DEPTH,
     RecordError,
     check_identifier,
     check_json_value,
+    check_mailbox,
     check_text,
     may_nest_too_deep,
     parse_time,
@@ -181,3 +183,49 @@ def test_parsing_a_line_agrees_with_always_walking_it(value: Any, extra: int, nu
         plain = str(error)
 
     assert fast == plain
+
+
+ADDRESS_TEXT = st.text(
+    st.sampled_from([*"aZ09._%+-'#=?{|}~/!", "@", "@", ".", " ", ",", "<", ">", '"', "\x1b", "é", "[", "]"])
+)
+LOCAL_PART = st.text(st.sampled_from([*"aZ09_%+-'#=?", ".", ".", " ", '"', "é", "\x1b"]), max_size=8)
+DOMAIN = st.from_regex(r"[A-Za-z0-9-]{1,5}(\.[A-Za-z0-9-]{1,5}){1,2}", fullmatch=True) | ADDRESS_TEXT
+ADDRESSES = st.emails() | ADDRESS_TEXT | st.builds(lambda local, domain: f"{local}@{domain}", LOCAL_PART, DOMAIN)
+
+
+@settings(max_examples=600)
+@given(ADDRESSES)
+def test_the_plain_address_pattern_reads_addresses_as_the_parser_does(text: str) -> None:
+    """Whatever the text, it gives the parser's normal form of the one mailbox, or refuses what the parser refuses."""
+    try:
+        expected: str | None = parse_mailbox(text).addr_spec
+    except ValueError:
+        expected = None
+
+    try:
+        found: str | None = check_mailbox("email", text)
+    except RecordError:
+        found = None
+
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ann.Lee+news@Example.COM", "Ann.Lee+news@example.com"),
+        ("o'brien@example.ie", "o'brien@example.ie"),
+        ("ann@xn--bcher-kva.example", "ann@xn--bcher-kva.example"),
+        ("ann@bücher.example", "ann@xn--bcher-kva.example"),
+    ],
+)
+def test_addresses_are_kept_in_their_normal_form(text: str, expected: str) -> None:
+    assert check_mailbox("email", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["evil>,<victim@example.com", "Ann <ann@example.com>", "ann@10.0.0.1", "a" * 65 + "@x.io"]
+)
+def test_anything_but_one_plain_address_is_refused(text: str) -> None:
+    with pytest.raises(RecordError, match="email is not one plain address"):
+        check_mailbox("email", text)
