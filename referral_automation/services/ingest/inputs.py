@@ -105,7 +105,7 @@ def open_input(
     """Open ``path`` (``-``: standard input, or ``stdin`` if given) for reading.
 
     ``InputError`` if it cannot be opened, or if it is one of the files ``not_into`` (the reject
-    files the ingest will write). ``rereadable`` keeps a copy of standard input for ``read_region``.
+    files the ingest will write). ``rereadable`` keeps a copy of standard input for ``read_again``.
     """
     if str(path) == STDIN:
         return _open_stdin(stdin if stdin is not None else sys.stdin.buffer, rereadable=rereadable)
@@ -115,10 +115,15 @@ def open_input(
             raise InputError([Problem(str(path), None, "the reject file cannot be the input file")])
     try:
         raw = _open_file(path)
-        size = os.fstat(raw.fileno()).st_size
     except OSError as exc:
         raise InputError([Problem(str(path), None, f"cannot open: {exc.strerror or exc}")]) from exc
-    if not _is_gzip(raw, str(path)):
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        compressed = _is_gzip(raw, str(path))
+    except BaseException:
+        raw.close()
+        raise
+    if not compressed:
         return Input(str(path), raw, size=size, path=path, _closers=[raw])
     reader = _gunzip(raw)
     return Input(str(path), reader, size=size, compressed=True, path=path, _source=raw, _closers=[raw, reader])

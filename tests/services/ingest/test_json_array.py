@@ -78,4 +78,5 @@ def test_a_broken_array_ends_with_where_it_broke(
 
 
 def test_an_empty_array_has_no_elements() -> None:
+    """It gives nothing for an empty array with white space around and inside it."""
     assert list(array_elements(b" [ ] \n", max_depth=32)) == []

@@ -68,6 +68,7 @@ def test_blank_lines_are_kept_when_asked() -> None:
 
 
 def test_a_file_of_blank_lines_gives_no_batch() -> None:
+    """It gives no batch for an input of blank lines only."""
     assert _batches(b"\n\n  \n") == []
 
 

@@ -114,6 +114,7 @@ def test_text_may_hold_what_scripts_need_but_no_controls() -> None:
     ],
 )
 def test_time_stamps_within_the_range_are_read_as_utc(text: str, naive_is_utc: bool, expected: datetime) -> None:
+    """It reads time stamps up to both ends of the range as aware UTC (a naive one as UTC where asked)."""
     assert parse_time("t", text, naive_is_utc=naive_is_utc) == expected
 
 
@@ -220,6 +221,7 @@ def test_the_plain_address_pattern_reads_addresses_as_the_parser_does(text: str)
     ],
 )
 def test_addresses_are_kept_in_their_normal_form(text: str, expected: str) -> None:
+    """It keeps the local part as given and writes the domain in lower case, an international one in IDNA."""
     assert check_mailbox("email", text) == expected
 
 
@@ -227,5 +229,6 @@ def test_addresses_are_kept_in_their_normal_form(text: str, expected: str) -> No
     "text", ["evil>,<victim@example.com", "Ann <ann@example.com>", "ann@10.0.0.1", "a" * 65 + "@x.io"]
 )
 def test_anything_but_one_plain_address_is_refused(text: str) -> None:
+    """It refuses two recipients, a display name, a bare IP address and an over-long local part."""
     with pytest.raises(RecordError, match="email is not one plain address"):
         check_mailbox("email", text)
