@@ -5,8 +5,9 @@ a line, so one runaway line (a file without newlines, a base64 blob) costs at mo
 memory and is rejected without being parsed; the whole of it waits in a temporary file (``Spool``)
 until it is written to the reject file.
 
-A reject file holds the rejected lines exactly as they were, byte for byte and in input order,
-so it can be fixed and ingested again; the reasons go beside it, one JSON line
+A reject file holds the rejected lines exactly as they were, byte for byte and in input order
+(a byte-order mark opening the input is no part of its first line, and a last line without a
+line end is given one), so it can be fixed and ingested again; the reasons go beside it, one JSON line
 ``{"line", "reason"}`` each, in the same order (``<rejects>.reasons.jsonl``). Every reject also
 goes to the caller's ``on_problem``; only the first ``MAX_KEPT_PROBLEMS`` stay in the report, so
 an input with millions of bad lines does not fill memory.
