@@ -6,8 +6,8 @@ a pydantic model because it runs once per line at 100,000+ lines a second, and i
 of the file's fields, not of model internals. Types named in ``events.yaml`` have their
 properties checked; other types are stored as they come (CONTRACT.md). Every value is held to
 the bounds of ``values`` (identifiers, time stamps, the nesting and content of ``properties``):
-the common line passes them through a few cheap tests, and only a line that may break one is
-walked.
+the common line passes them through a few cheap tests, and only properties that may break one
+are walked.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ PropertyCheck = tuple[str, tuple[type, ...], bool, float | None, float | None, s
 _ACCEPTED = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,)}
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}
 _NO_PROPERTIES: dict[str, Any] = {}
+#: The accepted years of a time stamp in UTC (``values.EARLIEST`` and ``LATEST`` fall on New Year).
+_FIRST_YEAR, _END_YEAR = EARLIEST.year, LATEST.year
+#: The shortest properties text that can nest deeper than the bound: an opener and a closer a level.
+_DEEP_TEXT = 2 * MAX_DEPTH
 
 
 class EventChecker:
@@ -74,20 +78,13 @@ class EventChecker:
         }
 
     def parse(self, data: bytes) -> dict[str, Any]:
-        """A line's bytes (surrounding white space and line end allowed) as a JSON object.
-
-        orjson has refused invalid UTF-8, lone surrogates and NaN; what is left to fear (a NUL
-        character, nesting deeper than ``MAX_DEPTH``) shows in the bytes, and only then is the
-        value walked.
-        """
+        """A line's bytes (surrounding white space and line end allowed) as a JSON object."""
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise RecordError(json_error(exc)) from None
         if type(obj) is not dict:
             raise RecordError(f"expected a JSON object, got {describe(obj)}")
-        if b"\\u0000" in data or may_nest_too_deep(data):
-            check_json_value(obj)
         return obj
 
     def check(self, obj: Mapping[str, Any]) -> CheckedEvent:
@@ -119,7 +116,7 @@ class EventChecker:
             at = datetime.fromisoformat(occurred_at)
         except (TypeError, ValueError):
             at = parse_time("occurred_at", occurred_at, naive_is_utc=False)
-        if at.tzinfo is not UTC or not EARLIEST <= at < LATEST:
+        if at.tzinfo is not UTC or not _FIRST_YEAR <= at.year < _END_YEAR:
             at = parse_time("occurred_at", occurred_at, naive_is_utc=False)
         properties = obj.get("properties", _NO_PROPERTIES)
         if type(properties) is not dict:
@@ -127,7 +124,23 @@ class EventChecker:
         checks = self.specs.get(event_type)
         if checks:
             _check_properties(event_type, properties, checks)
-        return (event_id, customer_id, event_type, utc_text(at, occurred_at), orjson.dumps(properties).decode())
+        # Only properties are stored as they came (the rest is checked text), and what is left to
+        # fear in them after orjson's parsing (which refused invalid UTF-8, lone surrogates and NaN)
+        # shows in the text orjson writes: a NUL as \u0000, deep nesting as many brackets (at least
+        # two bytes a level). Only then are they walked.
+        try:
+            text = orjson.dumps(properties)
+        except TypeError:  # deeper than the 254 levels orjson writes (it reads 1,024)
+            text = _unwritable(properties)
+        if b"\\u0000" in text or (len(text) >= _DEEP_TEXT and may_nest_too_deep(text, level=2)):
+            check_json_value(properties, "properties", level=2)
+        return (event_id, customer_id, event_type, utc_text(at, occurred_at), text.decode())
+
+
+def _unwritable(properties: dict[str, Any]) -> bytes:
+    """Why properties orjson cannot write are refused."""
+    check_json_value(properties, "properties", level=2)
+    raise RecordError("properties cannot be written as JSON")
 
 
 def utc_text(at: datetime, given: str) -> str:

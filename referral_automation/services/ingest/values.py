@@ -172,24 +172,26 @@ def parse_time(name: str, value: Any, *, naive_is_utc: bool) -> datetime:
     return check_time(name, parsed, value)
 
 
-def may_nest_too_deep(data: bytes) -> bool:
-    """Whether a JSON text *might* nest deeper than ``MAX_DEPTH``: it has that many openers.
+def may_nest_too_deep(data: bytes, level: int = 1) -> bool:
+    """Whether a JSON text at ``level`` (the value itself is level 1) *might* nest deeper than
+    ``MAX_DEPTH``: it has that many openers.
 
     Two byte counts, far cheaper than walking the parsed value; brackets inside strings only make
     the answer a cautious yes.
     """
-    return data.count(b"{") + data.count(b"[") > MAX_DEPTH
+    return data.count(b"{") + data.count(b"[") > MAX_DEPTH - level + 1
 
 
-def check_json_value(value: Any, where: str = "") -> None:
+def check_json_value(value: Any, where: str = "", *, level: int = 1) -> None:
     """Refuse what a JSON column cannot hold faithfully on both databases, naming where it is.
 
     Walks the value with a stack of its own (never Python's), so no nesting raises
-    ``RecursionError``: deeper than ``MAX_DEPTH`` (the value itself is level 1), a key that is not
-    text, a NUL character or lone surrogate in a key or a string, a number that is not finite, a
-    whole number beyond 64 bits, or anything JSON has no type for.
+    ``RecursionError``: deeper than ``MAX_DEPTH`` (counting from ``level``, the value's own; 1
+    for a whole line or event), a key that is not text, a NUL character or lone surrogate in a key
+    or a string, a number that is not finite, a whole number beyond 64 bits, or anything JSON has
+    no type for.
     """
-    stack: list[tuple[Any, int, str]] = [(value, 1, where)]
+    stack: list[tuple[Any, int, str]] = [(value, level, where)]
     while stack:
         item, depth, path = stack.pop()
         kind = type(item)

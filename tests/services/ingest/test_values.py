@@ -155,31 +155,37 @@ def _nested(value: Any, depth: int) -> Any:
 
 
 @settings(max_examples=300)
-@given(JSON, st.integers(0, 45))
-def test_the_cheap_depth_check_never_lets_a_deep_value_through(value: Any, extra: int) -> None:
-    """Whatever the value, a line that nests too deep has more openers than the bound (the fast path is sound)."""
-    line = orjson.dumps({"properties": _nested(value, extra)})
+@given(JSON, st.integers(0, 45), st.integers(1, 3))
+def test_the_cheap_depth_check_never_lets_a_deep_value_through(value: Any, extra: int, level: int) -> None:
+    """Whatever the value and its level, one nesting too deep has more openers than the bound (the check is sound)."""
+    nested = _nested(value, extra)
     try:
-        check_json_value(orjson.loads(line))
+        check_json_value(nested, level=level)
     except RecordError as error:
         if "nests deeper" in str(error):
-            assert may_nest_too_deep(line)
+            assert may_nest_too_deep(orjson.dumps(nested), level=level)
 
 
 @settings(max_examples=300, deadline=None)
 @given(JSON, st.integers(0, 45), st.sampled_from(["", "\\u0000"]))
-def test_parsing_a_line_agrees_with_always_walking_it(value: Any, extra: int, nul: str) -> None:
+def test_checking_a_line_agrees_with_always_walking_its_properties(value: Any, extra: int, nul: str) -> None:
     """It accepts and refuses exactly the lines that walking every parsed value would (the plain way)."""
     checker = EventChecker(load_config(ROOT / "config").events)
-    body = orjson.dumps({"properties": _nested(value, extra), "note": "x"}).replace(b'"x"', f'"x{nul}"'.encode())
+    properties = {"value": _nested(value, extra), "note": "x"}
+    line = orjson.dumps(
+        {"event_id": "e1", "customer_id": "c1", "type": "page_viewed", "occurred_at": "2026-03-01T10:00:00Z",
+         "properties": properties}
+    ).replace(b'"x"', f'"x{nul}"'.encode())  # fmt: skip
 
     try:
-        fast: Any = checker.parse(body)
+        fast: Any = checker.check(checker.parse(line))
     except RecordError as error:
         fast = str(error)
     try:
-        plain: Any = orjson.loads(body)
-        check_json_value(plain)
+        obj = orjson.loads(line)
+        check_json_value(obj, level=1)
+        plain: Any = (obj["event_id"], obj["customer_id"], obj["type"], "2026-03-01 10:00:00.000000",
+                      orjson.dumps(obj["properties"]).decode())  # fmt: skip
     except RecordError as error:
         plain = str(error)
 
