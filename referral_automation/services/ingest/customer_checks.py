@@ -25,7 +25,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from referral_automation.services.ingest.values import (
@@ -158,10 +158,17 @@ def _zones_by_folded_name() -> dict[str, str]:
 
 def _locale(name: str, value: Any) -> str:
     """A BCP 47 language tag (``en``, ``pt-BR``, ``zh-Hant-TW``) in its canonical case."""
-    tag = _text(name, value).replace("_", "-")
-    if not BCP47.fullmatch(tag):
-        raise RecordError(f"locale {tag[:35]!r} is not a BCP 47 language tag (such as en, de or pt-BR)")
-    return canonical_locale(tag)
+    tag = _canonical_tag(_text(name, value))
+    if tag is None:
+        raise RecordError(f"locale {str(value)[:35]!r} is not a BCP 47 language tag (such as en, de or pt-BR)")
+    return tag
+
+
+@lru_cache(maxsize=1024)
+def _canonical_tag(text: str) -> str | None:
+    """``text`` as a canonical BCP 47 tag, or None: a file holds few locales, each checked once."""
+    tag = text.replace("_", "-")
+    return canonical_locale(tag) if BCP47.fullmatch(tag) else None
 
 
 def canonical_locale(tag: str) -> str:

@@ -34,6 +34,8 @@ MAX_KEPT_PROBLEMS = 100
 TOO_LONG_PREFIX = 1024
 #: Chunks in which a too-long line is copied.
 COPY_CHUNK = 1 << 20
+#: Lines ``read_lines`` reads ahead of the one it gives (a batch per line would cost more than the line).
+LINES_AHEAD = 256
 UTF8_BOM = b"\xef\xbb\xbf"
 
 ProblemCallback = Callable[[Problem], None]
@@ -310,10 +312,10 @@ def read_lines(
     keep_blank: bool = False,
 ) -> Iterator[Line]:
     """Non-blank lines (all with ``keep_blank``) of a binary input one by one (``read_line_batches``
-    decides what a line is)."""
+    decides what a line is; it reads them a few at a time, at most ``LINES_AHEAD``)."""
     batches = read_line_batches(
         handle,
-        max_lines=1,
+        max_lines=LINES_AHEAD,
         max_bytes=max_bytes,
         start_line=start_line,
         start_offset=start_offset,

@@ -89,6 +89,8 @@ def check_identifier(name: str, value: Any, max_length: int) -> str:
 
 def check_text(name: str, value: str) -> str:
     """``value`` if it holds no control, line-breaking or bidirectional character and is valid UTF-8."""
+    if value.isprintable():  # none of those (nor a surrogate) is printable: the common case, at once
+        return value
     found = _UNSAFE_TEXT.search(value)
     if found is not None:
         char = found.group()

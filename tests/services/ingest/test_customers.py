@@ -162,7 +162,7 @@ BAD_ROWS = [
     (
         "a POSIX locale",
         "c2,a@example.com,,,,,,,UTC,de_DE.UTF-8,no",
-        "locale 'de-DE.UTF-8' is not a BCP 47 language tag",
+        "locale 'de_DE.UTF-8' is not a BCP 47 language tag",
     ),
     ("bad flag", "c2,a@example.com,,,,,,,UTC,,maybe", "marketing_opt_in must be true or false (or yes/no, 1/0)"),
     ("empty consent", "c2,a@example.com,,,,,,,UTC,,", "marketing_opt_in is empty"),
