@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from referral_automation.domain.responses import ACCEPTED_BY_PROVIDER, ResponseK
 from referral_automation.domain.statuses import MessageStatus
 from referral_automation.errors import InputError, Problem
 from referral_automation.services.ingest.event_checks import json_error
-from referral_automation.services.ingest.inputs import open_input
+from referral_automation.services.ingest.inputs import READ_BUFFER, READ_ERRORS, open_input, read_error_message
 from referral_automation.services.ingest.json_array import MalformedArray, array_elements
 from referral_automation.services.ingest.values import (
     EARLIEST,
@@ -97,15 +97,23 @@ class ParsedEvents:
 
 def read_event_file(path: Path | str, *, stdin: IO[bytes] | None = None) -> ParsedEvents:
     """A file as the Event Webhook posts it: one JSON array of event objects (gzip-compressed or
-    not; ``-`` reads standard input, or ``stdin`` if given)."""
+    not; ``-`` reads standard input, or ``stdin`` if given). A file that breaks off (a damaged
+    .gz) gives the events before the break, and a problem saying where."""
+    chunks: list[bytes] = []
+    broken: Problem | None = None
     try:
         with open_input(path, stdin=stdin) as source:
-            data = source.handle.read()
+            read = getattr(source.handle, "read1", source.handle.read)  # what is there, before a break
+            while chunk := read(READ_BUFFER):
+                chunks.append(chunk)
     except InputError as error:
         return ParsedEvents([], error.problems)
-    except (OSError, EOFError, ValueError) as error:  # a damaged .gz file
-        return ParsedEvents([], [Problem(str(path), None, f"cannot read the file: {error}")])
-    return parse_events(data, source=source.name)
+    except READ_ERRORS as error:
+        broken = Problem(source.name, None, f"{read_error_message(error)}; the events before it are read")
+    parsed = parse_events(b"".join(chunks), source=source.name)
+    if broken is not None:
+        parsed.problems.append(broken)
+    return parsed
 
 
 def parse_events(document: bytes | str | list[Any], *, source: str) -> ParsedEvents:
@@ -134,7 +142,7 @@ def parse_events(document: bytes | str | list[Any], *, source: str) -> ParsedEve
     return ParsedEvents(events, problems)
 
 
-def _checked(items: Any, source: str) -> ParsedEvents:
+def _checked(items: Iterable[tuple[int, Any]], source: str) -> ParsedEvents:
     events: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for index, item in items:

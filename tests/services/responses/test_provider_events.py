@@ -336,3 +336,20 @@ def test_file_round_trip(tmp_path: Path, factory: Factory) -> None:
     report = record_sendgrid_events(factory, parsed.events, now=datetime.now(UTC), public_base_url=BASE)
     assert report.recorded == 1
     assert [str(p) for p in parsed.problems] == [f"{path}:[1]: missing sg_event_id, email, timestamp"]
+
+
+def test_a_damaged_compressed_file_gives_the_events_before_the_damage(tmp_path: Path) -> None:
+    """It keeps the events read before a .gz file breaks off and says where it broke, instead of a traceback."""
+    path = tmp_path / "events.json.gz"
+    data = gzip.compress(json.dumps([event("open", n, pad="x" * n) for n in range(2000)]).encode())
+    path.write_bytes(data[: len(data) // 2])
+
+    parsed = read_event_file(path)
+
+    assert len(parsed.events) > 100
+    assert [e["sg_event_id"] for e in parsed.events] == [f"ev-open-{n}" for n in range(len(parsed.events))]
+    cut, damaged = parsed.problems
+    assert str(cut).startswith(f"{path}:[{len(parsed.events)}]: not a JSON array of events")
+    assert (
+        str(damaged) == f"{path}: the compressed data ends early (a truncated .gz file?); the events before it are read"
+    )
