@@ -120,7 +120,7 @@ def _checked_events(config: Any, path: Path) -> list[Any]:
 
     checker = EventChecker(config.events)
     with path.open("rb") as handle:
-        return [checker.check(checker.parse(data)) for _, data, _, _ in read_lines(handle)]
+        return [checker.check(checker.parse(data)) for _, data, _ in read_lines(handle)]
 
 
 def _storage_batches(config: Any, path: Path, batch_size: int | None, *, postgres: bool) -> list[Any]:

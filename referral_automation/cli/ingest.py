@@ -1,14 +1,17 @@
 """``ingest customers FILE`` and ``ingest events FILE``: load users' files, report every bad line.
 
-Bad lines go to stderr as ``FILE:LINE: reason`` as they are found (and to the reject file); the
-summary goes to stdout, or one JSON document with ``--json``. Exit 1 if any line was rejected or
-the file had a problem, 0 otherwise. Other modules add commands to ``ingest_app``.
+FILE may be gzip-compressed (known by its first bytes), or ``-`` for standard input. Bad lines go
+to stderr as ``FILE:LINE: reason`` as they are found, and to the reject file exactly as they were
+(their reasons beside it); the summary goes to stdout, or one JSON document with ``--json``. Exit 1
+if any line was rejected or the file had a problem, 0 otherwise. Other modules add commands to
+``ingest_app``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +26,7 @@ from referral_automation.cli.common import (
     NowOption,
     console,
     err_console,
+    open_database,
     parse_now,
     print_json,
     settings_for,
@@ -37,11 +41,22 @@ app.add_typer(ingest_app, name="ingest")
 #: Files above this size get a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 5 << 20
 
-FileArgument = Annotated[Path, typer.Argument(help="The file to ingest.", show_default=False)]
+FileArgument = Annotated[
+    Path, typer.Argument(help="The file to ingest (.gz too), or - for standard input.", show_default=False)
+]
 RejectsOption = Annotated[
     Path | None,
-    typer.Option("--rejects", help="Where to write rejected lines (default: FILE.rejects.jsonl beside FILE)."),
+    typer.Option(
+        "--rejects",
+        help="Where to write rejected lines, as they were (default: FILE.rejects.jsonl or .csv beside FILE); "
+        "their reasons go beside it (….reasons.jsonl).",
+    ),
 ]
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
 
 
 @ingest_app.command("customers")
@@ -52,25 +67,41 @@ def customers(
     now: NowOption = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Customers per transaction.")] = 2000,
     rejects: RejectsOption = None,
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option("--format", help="csv or jsonl (default: from FILE's extension; needed for -)."),
+    ] = None,
+    update_only: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Only change customers already stored, with the columns FILE has (unknown customers are rejected).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Upsert customers from a CSV (header row) or JSONL file, by customer_id."""
-    from referral_automation.db.session import session_factory
-    from referral_automation.services.ingest import ingest_customers_file, require_schema
+    """Upsert customers from a CSV (header row) or JSONL file, by customer_id.
 
+    A new customer needs customer_id, email, first_purchase_at, timezone and marketing_opt_in;
+    with --update, a file of fewer columns changes those of stored customers.
+    """
+    from referral_automation.services.ingest import ingest_customers_file
+
+    if _is_stdin(file) and file_format is None:
+        raise typer.BadParameter("standard input has no extension: give --format csv or jsonl", param_hint="--format")
     settings = settings_for(database_url, config_dir)
     moment = parse_now(now)
-    with user_errors(), _progress(file) as on_progress:
-        sessions = session_factory(settings.database_url)
-        require_schema(sessions)
+    with user_errors(), open_database(settings) as sessions, _progress(file) as on_progress:
         report = ingest_customers_file(
             sessions,
-            file,
+            str(file),
             now=moment,
             batch_size=batch_size,
             rejects_path=rejects,
             on_problem=_print_problem,
             on_progress=on_progress,
+            update_only=update_only,
+            file_format=file_format.value if file_format else None,
         )
     _finish(report, as_json, [("inserted", report.inserted), ("updated", report.updated)])
 
@@ -85,21 +116,18 @@ def events(
     rejects: RejectsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Ingest journey events from a JSONL file; idempotent by event_id, bad lines rejected."""
+    """Ingest journey events from a JSONL file (or - for standard input); idempotent by event_id."""
     from referral_automation.config import load_config
-    from referral_automation.db.session import session_factory
-    from referral_automation.services.ingest import ingest_events_file, require_schema
+    from referral_automation.services.ingest import ingest_events_file
 
     settings = settings_for(database_url, config_dir)
     moment = parse_now(now)
-    with user_errors(), _progress(file) as on_progress:
+    with user_errors(), open_database(settings) as sessions, _progress(file) as on_progress:
         config = load_config(settings.config_dir)
-        sessions = session_factory(settings.database_url)
-        require_schema(sessions)
         report = ingest_events_file(
             sessions,
             config,
-            file,
+            str(file),
             now=moment,
             batch_size=batch_size,
             rejects_path=rejects,
@@ -113,11 +141,15 @@ def _print_problem(problem: Problem) -> None:
     err_console.print(str(problem), markup=False, highlight=False)
 
 
+def _is_stdin(file: Path) -> bool:
+    return str(file) == "-"
+
+
 @contextmanager
 def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
     """A bar of bytes read on stderr, for big files and a person watching; otherwise nothing."""
     try:
-        size = path.stat().st_size
+        size = 0 if _is_stdin(path) else path.stat().st_size
     except OSError:
         size = 0
     if size < PROGRESS_MIN_BYTES or not err_console.is_terminal:
@@ -143,7 +175,8 @@ def _finish(report: IngestReport, as_json: bool, counts: list[tuple[str, int]]) 
             table.add_row(label, f"{value:,}")
         console.print(table)
         if report.rejects_path is not None:
-            # On a line of its own, never folded, so it can be copied from any terminal.
+            # On lines of their own, never folded, so they can be copied from any terminal.
             console.print(f"rejected lines written to {report.rejects_path}", markup=False)
+            console.print(f"their reasons written to {report.reasons_path}", markup=False)
     if not report.ok:
         raise typer.Exit(1)

@@ -34,7 +34,6 @@ from referral_automation.cli.common import (
     user_errors,
 )
 from referral_automation.errors import Problem, ReferralAutomationError
-from referral_automation.settings import Settings
 
 responses_app = typer.Typer(help="What customers did: replies, referrals, conversions, suppressions.")
 record_app = typer.Typer(help="Record responses by hand or from a file (back-office imports).", no_args_is_help=True)
@@ -51,15 +50,6 @@ class SuppressionReason(StrEnum):
     unsubscribed = "unsubscribed"
     bounced = "bounced"
     spam_reported = "spam_reported"
-
-
-def _sessions(settings: Settings) -> Any:
-    from referral_automation.db.session import session_factory
-    from referral_automation.services.ingest import require_schema
-
-    sessions = session_factory(settings.database_url)
-    require_schema(sessions)
-    return sessions
 
 
 def _reasons(error: ValidationError) -> str:
@@ -147,8 +137,7 @@ def record_referral(
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        sessions = _sessions(settings)
+    with user_errors(), open_database(settings) as sessions:
         results, problems = _record_each(
             file,
             {"code": code, "email": email, "name": name},
@@ -185,9 +174,8 @@ def record_conversion_command(
     policy = LedgerPolicy(settings.refund_window_days, settings.default_currency)
     single = {"code": code, "referee_email": referee_email, "value": value, "currency": currency}
     single["customer_id"] = customer_id
-    with user_errors(), open_database(settings):
+    with user_errors(), open_database(settings) as sessions:
         config = load_config(settings.config_dir)
-        sessions = _sessions(settings)
         results, problems = _record_each(
             file,
             {key: item for key, item in single.items() if item is not None},
@@ -231,8 +219,7 @@ def record_suppression(
         added = suppress(sessions, address, reason=kind, source=SOURCE, now=at)
         return {"email": address, "reason": kind.value, "added": added}
 
-    with user_errors(), open_database(settings):
-        sessions = _sessions(settings)
+    with user_errors(), open_database(settings) as sessions:
         results, problems = _record_each(file, {"email": email, "reason": reason.value}, record)
     _finish(results, problems, as_json, lambda r: f"{r['email']}: {'added' if r['added'] else 'already suppressed'}")
 
@@ -259,8 +246,7 @@ def record_reply(
     settings = settings_for(database_url, config_dir)
     # The operator vouches for the sender: it is matched as an authenticated one would be.
     mail = InboundMail(sender=sender or "", recipients=(), subject=subject, text=text, html=None, authenticated=True)
-    with user_errors(), open_database(settings):
-        sessions = _sessions(settings)
+    with user_errors(), open_database(settings) as sessions:
         signer = LinkSigner(signing_key(sessions, settings.secret_key))
         result = record_inbound(sessions, mail, signer=signer, now=at, request_id=request_id).as_json()
     if as_json:

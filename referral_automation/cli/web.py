@@ -54,14 +54,10 @@ def web(
     """Serve webhooks, referral links, unsubscribe links and the referral API (OpenAPI at /docs)."""
     import uvicorn
 
-    from referral_automation.db.session import session_factory
-    from referral_automation.services.ingest import require_schema
     from referral_automation.web.app import create_app
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        sessions = session_factory(settings.database_url)
-        require_schema(sessions)
+    with user_errors(), open_database(settings) as sessions:
         application = create_app(settings, sessions=sessions)  # configuration and key problems, before serving
     for warning in startup_warnings(settings, workers=workers):
         err_console.print(f"warning: {warning}", markup=False)

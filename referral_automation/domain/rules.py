@@ -48,10 +48,20 @@ def parts_matcher(rules: Iterable[TriggerRule], event_type: str) -> PartsMatcher
 
 
 def time_moment_at(rule: TriggerRule, customer: CustomerFacts) -> datetime | None:
-    """When a time-based rule's moment happens for this customer (None if it cannot)."""
+    """When a time-based rule's moment happens for this customer (None if it cannot).
+
+    A moment past the end of the calendar (a first purchase near year 9999, days beyond any date)
+    never comes: None, rather than an ``OverflowError`` that would stop detection for everyone.
+    """
     assert rule.after is not None
     since = getattr(customer, rule.after.since)
-    return None if since is None else since + timedelta(days=rule.after.days)
+    if since is None:
+        return None
+    try:
+        moment: datetime = since + timedelta(days=rule.after.days)
+    except OverflowError:
+        return None
+    return moment
 
 
 #: A time-based rule's moment for a customer at ``now`` when it has come and is at most ``max_age``

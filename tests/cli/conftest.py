@@ -13,7 +13,10 @@ from tests.support import ROOT
 from tests.support.factories import add_customer, sessions
 
 #: Two customers as a CRM exports them: c1 opted in, c2 not.
-CUSTOMERS = "customer_id,email,marketing_opt_in\nc1,ada@example.com,yes\nc2,bob@example.com,no\n"
+CUSTOMERS = (
+    "customer_id,email,first_purchase_at,timezone,marketing_opt_in\n"
+    "c1,ada@example.com,2025-01-15,Europe/London,yes\nc2,bob@example.com,2025-02-01,America/New_York,no\n"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,9 @@
-"""``referral-automation ingest customers|events``: exit codes, problems on stderr, clean ``--json``."""
+"""``referral-automation ingest customers|events``: exit codes, problems on stderr, clean ``--json``,
+standard input, compressed files, update mode."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -13,12 +15,11 @@ from referral_automation.cli import app
 from tests.support import ROOT
 
 NOW = "2026-03-04T10:00:00Z"
-CUSTOMERS = "customer_id,email,marketing_opt_in\nc1,ada@example.com,yes\nc2,bob@example.com,no\n"
 
 
-def run(db_url: str, *args: str) -> Result:
+def run(db_url: str, *args: str, stdin: bytes | None = None) -> Result:
     options = ["--database-url", db_url, "--config-dir", str(ROOT / "config"), "--now", NOW]
-    return CliRunner().invoke(app, ["ingest", *args, *options], env={"COLUMNS": "200"})
+    return CliRunner().invoke(app, ["ingest", *args, *options], env={"COLUMNS": "200"}, input=stdin)
 
 
 def event(event_id: str, **changes: object) -> str:
@@ -61,6 +62,7 @@ def test_events_are_ingested_and_a_second_run_changes_nothing(workspace: str, tm
         "rejected": 0,
         "problems": 0,
         "rejects_file": None,
+        "reasons_file": None,
     }
 
 
@@ -81,11 +83,12 @@ def test_bad_lines_are_listed_on_stderr_and_exit_1(workspace: str, tmp_path: Pat
     counts = json.loads(result.stdout)
     assert (counts["inserted"], counts["rejected"]) == (1, 3)
     assert counts["rejects_file"] == str(tmp_path / "events.jsonl.rejects.jsonl")
-    assert len((tmp_path / "events.jsonl.rejects.jsonl").read_text().splitlines()) == 3
+    assert counts["reasons_file"] == str(tmp_path / "events.jsonl.rejects.reasons.jsonl")
+    assert (tmp_path / "events.jsonl.rejects.jsonl").read_text().splitlines() == [lines[1], lines[2], lines[4]]
 
 
-def test_the_summary_names_the_reject_file(workspace: str, tmp_path: Path) -> None:
-    """It shows the reject file it wrote, at the path given with --rejects."""
+def test_the_summary_names_the_reject_files(workspace: str, tmp_path: Path) -> None:
+    """It shows the reject file it wrote, at the path given with --rejects, and the reasons beside it."""
     path = tmp_path / "events.jsonl"
     path.write_text("[]\n")
     target = tmp_path / "rejected.jsonl"
@@ -93,14 +96,17 @@ def test_the_summary_names_the_reject_file(workspace: str, tmp_path: Path) -> No
     result = run(workspace, "events", str(path), "--rejects", str(target))
 
     assert result.exit_code == 1
-    assert str(target) in result.stdout
-    assert target.exists()
+    assert f"rejected lines written to {target}\n" in result.stdout
+    assert f"their reasons written to {tmp_path / 'rejected.reasons.jsonl'}\n" in result.stdout
+    assert target.read_text() == "[]\n"
 
 
 def test_an_unknown_customer_column_fails_after_ingesting(sqlite_url: str, tmp_path: Path) -> None:
     """It reports the unknown column at line 1, ingests the rest, and exits 1."""
     path = tmp_path / "customers.csv"
-    path.write_text("customer_id,email,colour\nc1,a@example.com,red\n")
+    path.write_text(
+        "customer_id,email,first_purchase_at,timezone,marketing_opt_in,colour\nc1,a@example.com,,UTC,no,red\n"
+    )
 
     result = run(sqlite_url, "customers", str(path), "--json")
 
@@ -109,16 +115,74 @@ def test_an_unknown_customer_column_fails_after_ingesting(sqlite_url: str, tmp_p
     assert json.loads(result.stdout)["inserted"] == 1
 
 
-def test_a_customer_file_without_an_email_column_ingests_nothing(sqlite_url: str, tmp_path: Path) -> None:
-    """It exits 1 with FILE:1: missing column 'email' and prints no summary."""
+def test_a_customer_file_without_the_columns_a_new_customer_needs_ingests_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """It exits 1 naming the missing columns and update mode, and prints no summary (issue 16)."""
     path = tmp_path / "customers.csv"
-    path.write_text("customer_id\nc1\n")
+    path.write_text("customer_id,email,marketing_opt_in\nc1,a@example.com,yes\n")
 
     result = run(sqlite_url, "customers", str(path))
 
     assert result.exit_code == 1
-    assert result.stderr == f"{path}:1: missing column 'email'\n"
+    assert result.stderr == (
+        f"{path}:1: missing columns 'first_purchase_at', 'timezone' (a new customer needs customer_id, email, "
+        "first_purchase_at, timezone, marketing_opt_in; to change some fields of stored customers only, ingest in "
+        "update mode (--update))\n"
+    )
     assert result.stdout == ""
+
+
+def test_update_mode_changes_stored_customers_from_a_partial_file(workspace: str, tmp_path: Path) -> None:
+    """It updates the columns a partial file has with --update, and rejects customers it does not know."""
+    path = tmp_path / "consent.csv"
+    path.write_text("customer_id,marketing_opt_in\nc2,yes\nc3,yes\n")
+
+    result = run(workspace, "customers", str(path), "--update", "--json")
+
+    assert result.exit_code == 1
+    assert result.stderr == f"{path}:3: unknown customer 'c3' (update mode changes only customers already stored)\n"
+    assert (json.loads(result.stdout)["updated"], json.loads(result.stdout)["rejected"]) == (1, 1)
+    assert (tmp_path / "consent.csv.rejects.csv").read_text() == "customer_id,marketing_opt_in\nc3,yes\n"
+
+
+def test_events_are_read_from_standard_input(workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It reads events from - (gzip-compressed or not), naming standard input <stdin> in problems."""
+    monkeypatch.chdir(tmp_path)
+    data = (event("e1") + "\n" + "oops\n").encode()
+
+    plain = run(workspace, "events", "-", "--json", stdin=data)
+    compressed = run(workspace, "events", "-", "--json", stdin=gzip.compress((event("e2") + "\n").encode()))
+
+    assert plain.exit_code == 1
+    assert plain.stderr.splitlines() == [
+        "<stdin>:2: malformed JSON: unexpected character, expected a JSON value (at column 1)"
+    ]
+    assert json.loads(plain.stdout)["rejects_file"] == str(tmp_path / "stdin.rejects.jsonl")
+    assert (tmp_path / "stdin.rejects.jsonl").read_bytes() == b"oops\n"
+    assert (compressed.exit_code, json.loads(compressed.stdout)["inserted"]) == (0, 1)
+
+
+def test_customers_from_standard_input_need_a_format(sqlite_url: str, tmp_path: Path) -> None:
+    """It reads customers from - in the --format given, and calls a missing --format a usage error."""
+    csv = b"customer_id,email,first_purchase_at,timezone,marketing_opt_in\nc1,a@example.com,2025-01-01,UTC,yes\n"
+
+    without = run(sqlite_url, "customers", "-", stdin=csv)
+    given = run(sqlite_url, "customers", "-", "--format", "csv", "--json", stdin=csv)
+
+    assert without.exit_code == 2
+    assert "--format" in without.stderr
+    assert (given.exit_code, json.loads(given.stdout)["inserted"]) == (0, 1)
+
+
+def test_a_compressed_customer_file_is_read(sqlite_url: str, tmp_path: Path, customers_file: Path) -> None:
+    """It reads customers.csv.gz as the CSV it holds."""
+    path = tmp_path / "customers.csv.gz"
+    path.write_bytes(gzip.compress(customers_file.read_bytes()))
+
+    result = run(sqlite_url, "customers", str(path), "--json")
+
+    assert (result.exit_code, json.loads(result.stdout)["inserted"]) == (0, 2)
 
 
 def test_a_missing_file_exits_1(sqlite_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from referral_automation.config import Guards, TriggerRule
-from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate
+from referral_automation.config.base import MAX_DAYS
+from referral_automation.domain.facts import CustomerFacts, EventFacts, MomentCandidate, tenure_days
 from referral_automation.domain.rules import due_time_moments, parts_matcher, rank, time_source_key
 
 NOW = datetime(2025, 6, 4, 10, 0, tzinfo=UTC)
@@ -224,3 +225,39 @@ def test_rank_is_a_permutation_with_the_top_priority_first(items: list[MomentCan
         assert ranked[0].priority == max(c.priority for c in items)
         assert rank(list(reversed(items))) == ranked
     assert [c.priority for c in ranked] == sorted((c.priority for c in items), reverse=True)
+
+
+@given(
+    first_purchase=st.datetimes(timezones=st.just(UTC)),
+    days=st.integers(0, MAX_DAYS),
+    now=st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_time_based_moment_beyond_the_calendar_never_comes(
+    first_purchase: datetime, days: int, now: datetime
+) -> None:
+    """It gives no moment, and raises nothing, when the rule's days (as many as a rule may have) take
+    a first purchase past year 9999."""
+    customer = CustomerFacts(customer_id="c1", email="a@example.com", first_purchase_at=first_purchase)
+    far = rule(id="far", after={"days": days}, when={"customer": "tenure_days", "gte": 0})
+
+    found = due_time_moments([far], customer, now=now, max_age=MAX_AGE)
+
+    if days > (datetime.max.replace(tzinfo=UTC) - first_purchase).days:
+        assert found == []
+
+
+def test_the_last_first_purchase_the_calendar_holds_gives_no_moment() -> None:
+    """It skips a customer whose first purchase is 9999-12-31 (issue 13) instead of stopping detection."""
+    customer = CustomerFacts(
+        customer_id="c1", email="a@example.com", first_purchase_at=datetime.max.replace(tzinfo=UTC)
+    )
+
+    assert due_time_moments([SETTLED], customer, now=NOW, max_age=MAX_AGE) == []
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_tenure_is_defined_between_any_two_times(first_purchase: datetime, at: datetime) -> None:
+    """It gives the days between any first purchase and any moment the calendar holds."""
+    customer = CustomerFacts(customer_id="c1", email="a@example.com", first_purchase_at=first_purchase)
+
+    assert tenure_days(customer, at) == (at - first_purchase).total_seconds() / 86400

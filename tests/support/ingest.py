@@ -1,4 +1,5 @@
-"""Shared set-up of the ingest tests: a database with two customers, event lines, what got stored."""
+"""Shared set-up of the ingest tests: a database with two customers, event lines, what got stored,
+and what the reject files hold."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Workspace:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def ingest(self, path: Path, **options: Any) -> IngestReport:
+    def ingest(self, path: Path | str, **options: Any) -> IngestReport:
         options.setdefault("now", NOW)
         return ingest_events_file(self.factory, self.config, path, on_problem=self.problems.append, **options)
 
@@ -69,5 +70,33 @@ def event(event_id: Any, customer_id: str = "c1", type: str = "purchase", **chan
     return line
 
 
-def rejects_of(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+def reasons_of(report: IngestReport) -> list[dict[str, Any]]:
+    """The reasons file of an ingest, one object a reject, in order."""
+    assert report.reasons_path is not None, "no reject was written"
+    return [orjson.loads(line) for line in report.reasons_path.read_bytes().splitlines()]
+
+
+def rejected_lines(report: IngestReport) -> list[bytes]:
+    """The reject file of an ingest, line by line as the ingest reads lines (ended by LF alone), each
+    with its line end."""
+    assert report.rejects_path is not None, "no reject was written"
+    return lines_of(report.rejects_path.read_bytes())
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    """``data`` cut after each LF (``bytes.splitlines`` would also cut at a lone CR)."""
+    parts = data.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+#: A customer record with every field a new customer needs (CONTRACT.md's input format).
+def customer(customer_id: str, **changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "customer_id": customer_id,
+        "email": f"{customer_id}@example.com",
+        "first_purchase_at": "2025-01-15T08:00:00Z",
+        "timezone": "Europe/Berlin",
+        "marketing_opt_in": True,
+    }
+    record.update(changes)
+    return record

@@ -109,7 +109,27 @@ def test_bad_events_are_skipped_and_reported(client: TestClient, factory: Factor
     assert recorded(factory) == 1
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"an": "object"}', b"[" * 5000 + b"]" * 5000, b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "poison",
+    [b'{"event": "open", "value": NaN}', b'{"event": "open", "note": "\\ud800"}', b"[" * 5000 + b"]" * 5000],
+    ids=["NaN", "lone surrogate", "nested too deep"],
+)
+def test_one_poison_event_is_rejected_alone(
+    client: TestClient, factory: Factory, event_key: EventKey, poison: bytes
+) -> None:
+    """It records the batch's good events and rejects by index one that no JSON column could store,
+    answering 200 so that SendGrid does not retry the whole batch for a day."""
+    request_id, _ = sent_request(factory, "ann")
+    good = events(request_id, 2)
+    body = good[:-1] + b"," + poison + b"]"
+    response = client.post(URL, content=body, headers=event_key.headers(body, stamp()))
+    assert response.status_code == 200, response.text
+    assert (response.json()["received"], response.json()["recorded"]) == (3, 2)
+    assert [line.split(":")[:2] for line in response.json()["rejected"]] == [["webhook", "[2]"]]
+    assert recorded(factory) == 2
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"an": "object"}', b"", b"\xff\xfe", b"nul"])
 def test_malformed_bodies_are_refused(make_app: Callable[..., FastAPI], factory: Factory, body: bytes) -> None:
     """It answers 400 to a body that is not a JSON array (or 403 when it cannot even be signed text)."""
     sent_request(factory, "ann")

@@ -4,7 +4,7 @@ Everything is a pure function of the seed and ``now``: the same seed gives the s
 events and simulated responses (up to the clock), so a demo run can be repeated and compared.
 The mix is meant to look like a B2B SaaS customer base: mostly happy customers with some passives
 and detractors, a few enterprise accounts and high lifetime values (which need approval), time
-zones around the world (and one that does not exist), English and German speakers, tickets that
+zones around the world, English and German speakers, tickets that
 end well or badly, milestones and a quarterly NPS survey whose latest wave is this week.
 """
 
@@ -20,11 +20,11 @@ from referral_automation.domain.responses import ResponseKind
 from referral_automation.services.responses.record import ResponseInput
 
 HISTORY_DAYS = 180
-#: (zone, weight, share of German speakers). "Mars/Olympus_Mons" is no zone: it exercises the UTC fallback.
+#: (zone, weight, share of German speakers). Only IANA zones: the ingest refuses any other.
 ZONES = (
     ("Europe/Berlin", 20, 0.85), ("Europe/Vienna", 4, 0.9), ("Europe/London", 12, 0.0),
     ("America/New_York", 18, 0.0), ("America/Los_Angeles", 12, 0.0), ("America/Sao_Paulo", 5, 0.0),
-    ("Asia/Tokyo", 8, 0.0), ("Australia/Sydney", 6, 0.0), ("UTC", 4, 0.1), ("Mars/Olympus_Mons", 1, 0.0),
+    ("Asia/Tokyo", 8, 0.0), ("Australia/Sydney", 6, 0.0), ("UTC", 4, 0.1), ("Pacific/Auckland", 1, 0.0),
 )  # fmt: skip
 #: (plan, weight, lifetime value range); enterprise and values of 50,000 or more need approval.
 PLANS = (
@@ -45,8 +45,8 @@ PERSONAS = (("promoter", 50), ("passive", 30), ("detractor", 20))
 _ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
 
 
-#: A promoter whose zone is no IANA zone and who answers this week's survey: the demo shows the UTC fallback.
-SHOWCASE_ZONE = "Mars/Olympus_Mons"
+#: A promoter half a world from UTC who answers this week's survey: the demo sends to them in their own hours.
+SHOWCASE_ZONE = "Pacific/Auckland"
 SHOWCASE_NUMBER = 3
 
 

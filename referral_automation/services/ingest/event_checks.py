@@ -4,7 +4,10 @@
 ``RecordError`` with the reason a user reads next to ``FILE:LINE``. It is hand-written rather than
 a pydantic model because it runs once per line at 100,000+ lines a second, and its messages speak
 of the file's fields, not of model internals. Types named in ``events.yaml`` have their
-properties checked; other types are stored as they come (CONTRACT.md).
+properties checked; other types are stored as they come (CONTRACT.md). Every value is held to
+the bounds of ``values`` (identifiers, time stamps, the nesting and content of ``properties``):
+the common line passes them through a few cheap tests, and only properties that may break one
+are walked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,19 @@ from typing import Any
 import orjson
 
 from referral_automation.config import EventsConfig, PropertySpec
+from referral_automation.services.ingest.values import (
+    EARLIEST,
+    LATEST,
+    MAX_DEPTH,
+    RecordError,
+    check_identifier,
+    check_json_value,
+    describe,
+    may_nest_too_deep,
+    parse_time,
+)
+
+__all__ = ["CheckedEvent", "EventChecker", "RecordError", "describe", "json_error", "utc_text"]
 
 #: Top-level fields of an event line; ``properties`` may be left out (an event without any).
 REQUIRED_FIELDS = ("event_id", "customer_id", "type", "occurred_at")
@@ -24,50 +40,17 @@ ALL_FIELDS = frozenset((*REQUIRED_FIELDS, "properties"))
 #: Column widths of journey_events (db/models.py): longer values would fail a whole batch.
 MAX_EVENT_ID, MAX_CUSTOMER_ID, MAX_TYPE = 200, 128, 100
 MAX_LENGTHS = {"event_id": MAX_EVENT_ID, "customer_id": MAX_CUSTOMER_ID, "type": MAX_TYPE}
-_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-
-
-class RecordError(Exception):
-    """A line that cannot be ingested; the message says why."""
-
 
 #: (event_id, customer_id, type, occurred_at as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (``utc_text``),
 #: properties as JSON text): all text, so it crosses to a writer process cheaply.
 CheckedEvent = tuple[str, str, str, str, str]
 
 
-def describe(value: Any) -> str:
-    """How a JSON value is named in messages: its kind, and the value itself when short."""
-    kind = _JSON_NAMES.get(type(value))
-    if kind is None:
-        kind = "an integer" if isinstance(value, int) else "a number"
-    if isinstance(value, dict | list):
-        return kind
-    shown = orjson.dumps(value).decode()
-    return kind if len(shown) > 40 else f"{kind} ({shown})" if kind != "null" else "null"
-
-
 def json_error(error: orjson.JSONDecodeError) -> str:
     """orjson's complaint about one line, without the line number (the caller gives it)."""
+    if error.msg == "depth limit exceeded":
+        return f"nests deeper than {MAX_DEPTH} levels of objects and arrays"
     return f"malformed JSON: {error.msg} (at column {error.colno})"
-
-
-def parse_aware_time(value: Any, name: str) -> datetime:
-    """An ISO 8601 date-time that carries its time zone, as aware UTC."""
-    if not isinstance(value, str):
-        raise RecordError(f"{name} must be an ISO 8601 string, got {describe(value)}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise RecordError(f"{name} is not an ISO 8601 date-time: {value[:60]!r}") from None
-    if parsed.tzinfo is None:
-        raise RecordError(f"{name} has no time zone")
-    if parsed.tzinfo is UTC:
-        return parsed
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise RecordError(f"{name} is out of range: {value[:60]!r}") from None
 
 
 #: One property check, precomputed: (name, accepted Python types, required, min, max, type name).
@@ -75,6 +58,10 @@ PropertyCheck = tuple[str, tuple[type, ...], bool, float | None, float | None, s
 _ACCEPTED = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,)}
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}
 _NO_PROPERTIES: dict[str, Any] = {}
+#: The accepted years of a time stamp in UTC (``values.EARLIEST`` and ``LATEST`` fall on New Year).
+_FIRST_YEAR, _END_YEAR = EARLIEST.year, LATEST.year
+#: The shortest properties text that can nest deeper than the bound: an opener and a closer a level.
+_DEEP_TEXT = 2 * MAX_DEPTH
 
 
 class EventChecker:
@@ -91,19 +78,20 @@ class EventChecker:
         }
 
     def parse(self, data: bytes) -> dict[str, Any]:
-        """A line's bytes as a JSON object."""
+        """A line's bytes (surrounding white space and line end allowed) as a JSON object."""
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise RecordError(json_error(exc)) from None
         if type(obj) is not dict:
             raise RecordError(f"expected a JSON object, got {describe(obj)}")
-        if b"\\u0000" in data:
-            check_storable(obj)
         return obj
 
     def check(self, obj: Mapping[str, Any]) -> CheckedEvent:
-        """The row to insert for one event object, or ``RecordError``."""
+        """The row to insert for one event object, or ``RecordError``.
+
+        ``obj`` is what ``parse`` returned, or a mapping already held to ``check_json_value``.
+        """
         if obj.keys() != ALL_FIELDS:
             _check_field_names(obj)
         event_id, customer_id, event_type = obj["event_id"], obj["customer_id"], obj["type"]
@@ -114,26 +102,45 @@ class EventChecker:
             or not 0 < len(event_id) <= MAX_EVENT_ID
             or not 0 < len(customer_id) <= MAX_CUSTOMER_ID
             or not 0 < len(event_type) <= MAX_TYPE
+            or not event_id.isprintable()
+            or not customer_id.isprintable()
+            or not event_type.isprintable()
             or event_id.isspace()
             or customer_id.isspace()
             or event_type.isspace()
         ):
             for name in REQUIRED_FIELDS[:3]:
-                _identifier(obj, name)
+                check_identifier(name, obj[name], MAX_LENGTHS[name])
         occurred_at = obj["occurred_at"]
         try:
             at = datetime.fromisoformat(occurred_at)
         except (TypeError, ValueError):
-            at = parse_aware_time(occurred_at, "occurred_at")
-        if at.tzinfo is not UTC:
-            at = parse_aware_time(occurred_at, "occurred_at")
+            at = parse_time("occurred_at", occurred_at, naive_is_utc=False)
+        if at.tzinfo is not UTC or not _FIRST_YEAR <= at.year < _END_YEAR:
+            at = parse_time("occurred_at", occurred_at, naive_is_utc=False)
         properties = obj.get("properties", _NO_PROPERTIES)
         if type(properties) is not dict:
             raise RecordError(f"properties must be an object, got {describe(properties)}")
         checks = self.specs.get(event_type)
         if checks:
             _check_properties(event_type, properties, checks)
-        return (event_id, customer_id, event_type, utc_text(at, occurred_at), orjson.dumps(properties).decode())
+        # Only properties are stored as they came (the rest is checked text), and what is left to
+        # fear in them after orjson's parsing (which refused invalid UTF-8, lone surrogates and NaN)
+        # shows in the text orjson writes: a NUL as \u0000, deep nesting as many brackets (at least
+        # two bytes a level). Only then are they walked.
+        try:
+            text = orjson.dumps(properties)
+        except TypeError:  # deeper than the 254 levels orjson writes (it reads 1,024)
+            text = _unwritable(properties)
+        if b"\\u0000" in text or (len(text) >= _DEEP_TEXT and may_nest_too_deep(text, level=2)):
+            check_json_value(properties, "properties", level=2)
+        return (event_id, customer_id, event_type, utc_text(at, occurred_at), text.decode())
+
+
+def _unwritable(properties: dict[str, Any]) -> bytes:
+    """Why properties orjson cannot write are refused."""
+    check_json_value(properties, "properties", level=2)
+    raise RecordError("properties cannot be written as JSON")
 
 
 def utc_text(at: datetime, given: str) -> str:
@@ -147,26 +154,6 @@ def utc_text(at: datetime, given: str) -> str:
     if len(given) == 20 and given[19] == "Z" and given[4] == given[7] == "-" and given[13] == given[16] == ":":
         return f"{given[:10]} {given[11:19]}.000000"
     return at.isoformat(" ", "microseconds")[:26]
-
-
-def check_storable(value: Any) -> None:
-    """Refuse what the databases cannot store faithfully: NUL characters, non-finite numbers.
-
-    (orjson never parses NaN or infinity, but mappings from an API may carry them.)
-    """
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise RecordError("contains a NUL character (\\u0000), which the database cannot store")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise RecordError(f"contains a number that is not finite ({value})")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_storable(key)
-            check_storable(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            check_storable(item)
 
 
 def _property_check(name: str, spec: PropertySpec) -> PropertyCheck:
@@ -183,14 +170,6 @@ def _check_field_names(obj: Mapping[str, Any]) -> None:
         noun = "field" if len(unknown) == 1 else "fields"
         known = ", ".join(sorted(ALL_FIELDS))
         raise RecordError(f"unknown {noun} {', '.join(repr(u) for u in unknown)} (an event has {known})")
-
-
-def _identifier(obj: Mapping[str, Any], name: str) -> None:
-    value = obj[name]
-    if type(value) is not str or not value.strip():
-        raise RecordError(f"{name} must be a non-empty string, got {describe(value)}")
-    if len(value) > MAX_LENGTHS[name]:
-        raise RecordError(f"{name} is longer than {MAX_LENGTHS[name]} characters")
 
 
 def _check_properties(event_type: str, properties: Mapping[str, Any], checks: tuple[PropertyCheck, ...]) -> None:

@@ -1,4 +1,5 @@
-"""Ingest journey events: stream a JSONL file (or records from an API) into ``journey_events``.
+"""Ingest journey events: stream JSON lines (a file, a .gz file, standard input, or records from an
+API) into ``journey_events``.
 
 Idempotent by ``event_id``: an event already stored is skipped and counted as ``duplicates``, so
 re-ingesting a file inserts nothing. Bad lines never stop the ingest: each is reported as
@@ -10,42 +11,49 @@ appeared earlier in the same input (the later line is rejected). An ``event_id``
 this run is "already known", never bad, even where the file repeats it: idempotency comes first.
 
 Memory stays flat however big the input: lines are read and written in batches (one transaction
-each; a big file's batches are written by a writer process while the next is checked, see
-event_writer.py), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
+each; a big input's batches are written by a writer process while the next is checked, see
+writer.py), the cache of known customers is bounded, and an ``event_id`` repeated across batches is
 found through the database (an event inserted by this run has a ``seq`` above the run's start);
 the line of its first occurrence is then looked up by reading that earlier batch's byte range of
-the file again, instead of keeping every id of the file in memory.
+the input again (``Input.read_again``), instead of keeping every id of the input in memory.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig
-from referral_automation.services.ingest.event_checks import CheckedEvent, EventChecker, RecordError, check_storable
+from referral_automation.services.ingest.event_checks import CheckedEvent, EventChecker, RecordError
+from referral_automation.services.ingest.inputs import (
+    Input,
+    open_input,
+    reasons_path_for,
+    rejects_path_for,
+)
 from referral_automation.services.ingest.readers import (
     MAX_LINE_BYTES,
     IngestReport,
     LineBatch,
     ProblemCallback,
     ProgressCallback,
+    RawLine,
     RejectLog,
-    default_rejects_path,
-    file_size,
-    open_input,
+    Spool,
     read_line_batches,
     read_lines,
+    until_unreadable,
 )
 from referral_automation.services.ingest.store import storage_rows
+from referral_automation.services.ingest.values import check_json_value, record_text
 from referral_automation.services.ingest.writer import (
     BatchWrite,
     BatchWriter,
@@ -60,7 +68,7 @@ DEFAULT_BATCH_SIZE = 50_000
 #: A batch is also written once its lines hold this many bytes (long lines, bounded memory).
 MAX_BATCH_BYTES = 8 << 20
 #: Files at least this big are written by a writer process beside the checking one
-#: (event_writer.py); below it, starting that process would cost more than it saves.
+#: (writer.py); below it, starting that process would cost more than it saves.
 WRITER_PROCESS_MIN_BYTES = 16 << 20
 #: Earlier batches whose ``event_id → line`` maps are kept while locating in-file duplicates.
 LOCATED_BATCHES_KEPT = 4
@@ -71,7 +79,7 @@ EventRecord = Mapping[str, Any] | str | bytes
 def ingest_events_file(
     session_factory: sessionmaker[Session],
     config: AppConfig,
-    path: Path,
+    path: Path | str,
     *,
     now: datetime,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -79,37 +87,66 @@ def ingest_events_file(
     on_problem: ProblemCallback | None = None,
     on_progress: ProgressCallback | None = None,
     writer_process: bool | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> IngestReport:
-    """Ingest a JSONL file of journey events. Raises ``InputError`` if it cannot be opened.
+    """Ingest a JSON lines file (gzip-compressed or not), or standard input for ``-`` (``stdin``
+    if given). Raises ``InputError`` if it cannot be opened.
 
-    ``on_progress`` gets the number of bytes read after each batch. Rejects go to
-    ``rejects_path`` (default ``<FILE>.rejects.jsonl`` beside the input), written only if any.
-    ``writer_process`` chooses whether batches are written by a separate process while the next
-    is checked (``None``: for files of ``WRITER_PROCESS_MIN_BYTES`` and more).
+    ``on_progress`` gets the bytes of the input read after each batch. Rejected lines go to
+    ``rejects_path`` (default ``<FILE>.rejects.jsonl`` beside the input, ``stdin.rejects.jsonl``
+    for standard input) and their reasons beside it, written only if any. ``writer_process``
+    chooses whether batches are written by a separate process while the next is checked (``None``:
+    for inputs of ``WRITER_PROCESS_MIN_BYTES`` and more, or, when the size is unknown, of more
+    than one batch).
     """
-    rejects_path = rejects_path or default_rejects_path(path)
-    with open_input(path, rejects_path=rejects_path) as handle:
-        total = file_size(handle)
-        report = IngestReport(source=str(path))
-        log = RejectLog(report, rejects_path, on_problem)
+    with open_input(path, stdin=stdin, rereadable=True, not_into=_reject_files(rejects_path)) as source:
+        rejects_path = rejects_path or rejects_path_for(source, ".jsonl")
+        report = IngestReport(source=source.name)
+        log = RejectLog(report, rejects_path, on_problem, reasons_path=reasons_path_for(rejects_path))
         checker = EventChecker(config.events)
-        if writer_process is None:
-            writer_process = total >= WRITER_PROCESS_MIN_BYTES
-        writer = batch_writer(session_factory, process=writer_process)
+        spool = Spool()
+        batches = read_line_batches(source.handle, max_lines=batch_size, max_bytes=MAX_BATCH_BYTES, spool=spool)
+        writer = None
         try:
+            stream = until_unreadable(batches, log)
+            head = list(itertools.islice(stream, 1))
+            if writer_process is None:
+                writer_process = _big(source, head[0] if head else None)
+            writer = batch_writer(session_factory, process=writer_process)
             ingest = _EventIngest(checker, log, writer, now=now, batch_size=batch_size)
-            ingest.locator = _FileLocator(path, checker)
-            for lines in read_line_batches(handle, max_lines=batch_size, max_bytes=MAX_BATCH_BYTES):
+            ingest.locator = _InputLocator(source, checker)
+            for lines in _handing_on(head, stream):
                 ingest.add_lines(lines)
                 if on_progress is not None:
-                    on_progress(lines.end_offset)
+                    on_progress(source.position())
             ingest.finish()
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
             log.close()
-    if on_progress is not None:
-        on_progress(total)
+            spool.close()
+        if on_progress is not None:
+            on_progress(source.size if source.size is not None else source.position())
     return report
+
+
+def _reject_files(rejects_path: Path | None) -> tuple[Path | None, ...]:
+    """The reject files a caller chose, which must not be the input (the default ones never are)."""
+    return (rejects_path, reasons_path_for(rejects_path)) if rejects_path is not None else ()
+
+
+def _handing_on(head: list[LineBatch], rest: Iterator[LineBatch]) -> Iterator[LineBatch]:
+    """The batches of ``head``, then of ``rest``, holding none once handed on (a batch is megabytes)."""
+    while head:
+        yield head.pop()
+    yield from rest
+
+
+def _big(source: Input, first: LineBatch | None) -> bool:
+    """Whether the input is worth a writer process: big on disk, or (size unknown) more than a batch."""
+    if source.size is not None and not source.compressed:
+        return source.size >= WRITER_PROCESS_MIN_BYTES
+    return first is not None and first.cut
 
 
 def ingest_event_records(
@@ -148,8 +185,8 @@ def ingest_event_records(
 
 #: A checked line waiting in a batch: (position in the batch, source, line, raw text, row).
 _Row = tuple[int, str, int, bytes | str, CheckedEvent]
-#: A rejected line waiting in a batch: (position in the batch, source, line, reason, raw text).
-_Reject = tuple[int, str, int, str, bytes | str]
+#: A rejected line waiting in a batch: (position in the batch, source, line, reason, raw line).
+_Reject = tuple[int, str, int, str, RawLine]
 
 
 @dataclass
@@ -196,7 +233,7 @@ class _EventIngest:
         self.source = log.report.source
         #: The batch handed to the writer whose rejects are not reported yet, and its write.
         self.pending: tuple[_Batch, PendingWrite | None] | None = None
-        self.locator: _FileLocator | None = None
+        self.locator: _InputLocator | None = None
         self.run_start_seq: int | None = None
 
     def add_lines(self, lines: LineBatch) -> None:
@@ -210,9 +247,9 @@ class _EventIngest:
         batch.count, batch.size = len(lines.lines), lines.size
         parse, check, keep, source = self.checker.parse, self.checker.check, self._keep, self.source
         rejects = batch.rejects
-        for position, (number, data, too_long) in enumerate(lines.lines):
-            if too_long:
-                rejects.append((position, source, number, f"line is longer than {MAX_LINE_BYTES} bytes", data + b"..."))
+        for position, (number, data, long) in enumerate(lines.lines):
+            if long is not None:
+                rejects.append((position, source, number, f"line is longer than {MAX_LINE_BYTES} bytes", long))
                 continue
             try:
                 row = check(parse(data))
@@ -232,9 +269,9 @@ class _EventIngest:
                 data = record.encode() if isinstance(record, str) else record
                 obj = self.checker.parse(data.strip())
             else:
-                raw = _dump_for_reject(record)
+                raw = record_text(record)
                 obj = dict(record)
-                check_storable(obj)
+                check_json_value(obj)
             row = self.checker.check(obj)
         except RecordError as bad:
             batch.rejects.append((batch.count, source, line, str(bad), raw))
@@ -328,11 +365,11 @@ class _EventIngest:
         return None if first is None else _duplicate(event_id, first)
 
 
-class _FileLocator:
+class _InputLocator:
     """Finds the line of an event inserted earlier in this run, by reading its batch's bytes again."""
 
-    def __init__(self, path: Path, checker: EventChecker) -> None:
-        self.path = path
+    def __init__(self, source: Input, checker: EventChecker) -> None:
+        self.source = source
         self.checker = checker
         self.regions: list[_Region] = []
         self._maps: OrderedDict[int, dict[str, int]] = OrderedDict()
@@ -349,15 +386,14 @@ class _FileLocator:
             return self._maps[index]
         region = self.regions[index]
         lines: dict[str, int] = {}
-        with self.path.open("rb") as handle:
-            handle.seek(region.start_offset)
-            for number, data, _end, too_long in read_lines(
+        with self.source.read_again(region.start_offset) as handle:
+            for number, line, long in read_lines(
                 handle, start_line=region.start_line, start_offset=region.start_offset, end_offset=region.end_offset
             ):
-                if too_long:
+                if long is not None:
                     continue
                 try:
-                    event_id = self.checker.check(self.checker.parse(data))[0]
+                    event_id = self.checker.check(self.checker.parse(line))[0]
                 except RecordError:
                     continue
                 lines.setdefault(event_id, number)
@@ -373,10 +409,3 @@ def _position(item: _Reject) -> int:
 
 def _duplicate(event_id: str, first_line: int) -> str:
     return f"duplicate event_id {event_id!r} (first at line {first_line})"
-
-
-def _dump_for_reject(record: Mapping[str, Any]) -> str:
-    try:
-        return orjson.dumps(record, default=str).decode()
-    except TypeError:
-        return repr(record)

@@ -22,7 +22,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.models import Customer, JourneyEvent
@@ -111,27 +111,46 @@ def event_transaction(session_factory: sessionmaker[Session]) -> Iterator[EventT
 
 
 def upsert_customer_rows(
-    session_factory: sessionmaker[Session], rows: list[dict[str, Any]], *, now: datetime
-) -> tuple[int, int]:
-    """Insert or update checked customer rows in one transaction; return (inserted, updated).
+    session_factory: sessionmaker[Session], rows: list[dict[str, Any]], *, now: datetime, update_only: bool = False
+) -> set[str]:
+    """Insert or update checked customer rows (distinct ids) in one transaction; return the ids
+    that were stored before.
 
     A row updates only the fields it gives (``customer_checks.check_customer``): one statement per
-    set of given fields. A new customer gets the defaults for the others.
+    set of given fields. A new customer gets the defaults for the others; with ``update_only``
+    there is none: rows of customers not stored are left out (a plain ``UPDATE``, since an insert's
+    row would lack the columns it does not give).
     """
     from referral_automation.services.ingest.customer_checks import DEFAULTS
 
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
     with session_factory() as session, session.begin():
         db = Driver(session)
         query = f"SELECT customer_id FROM {_CUSTOMERS} WHERE customer_id {db.IN_LIST}"
         existing = {found for (found,) in db.select_in(query, [row["customer_id"] for row in rows])}
+        if update_only:
+            rows = [row for row in rows if row["customer_id"] in existing]
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(frozenset(row), []).append(row)
         for given, group in groups.items():
+            if update_only:
+                if len(given) > 1:
+                    _update_customers(session, group, now)
+                continue
             statement = dialect_insert(session, _CUSTOMER_TABLE)
             updates = {name: statement.excluded[name] for name in given if name != "customer_id"}
             statement = statement.on_conflict_do_update(
                 index_elements=["customer_id"], set_={**updates, "updated_at": statement.excluded.updated_at}
             )
             session.execute(statement, [{**DEFAULTS, **row, "created_at": now, "updated_at": now} for row in group])
-    return len(rows) - len(existing), len(existing)
+    return existing
+
+
+def _update_customers(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """``UPDATE customers SET <the rows' fields> WHERE customer_id = …`` for rows of one shape."""
+    statement = update(_CUSTOMER_TABLE).where(_CUSTOMER_TABLE.c.customer_id == bindparam("b_customer_id"))
+    params = [
+        {"b_customer_id": row["customer_id"], **{k: v for k, v in row.items() if k != "customer_id"}, "updated_at": now}
+        for row in rows
+    ]
+    session.execute(statement, params)

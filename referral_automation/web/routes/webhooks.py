@@ -6,8 +6,10 @@
 else is 403 and nothing is read. Without a key every post is refused, unless
 ``REFERRAL_WEBHOOK_ALLOW_UNSIGNED`` (development only) lets unsigned posts in. The events are then
 checked and recorded by the same code as ``ingest sendgrid-events`` (``parse_events``,
-``record_sendgrid_events``): once each by ``sg_event_id``, in one batch per post; a bad event is
-reported and skipped, the others kept. A body that is not a JSON array is 400.
+``record_sendgrid_events``): once each by ``sg_event_id``, in one batch per post. Each event is parsed
+and checked alone, so a bad one (NaN, a lone surrogate, nesting past the bound, a broken address) is
+reported by its index and skipped while the others are kept: a 400 would make SendGrid retry the
+whole batch for a day. A body that is not a JSON array at all is 400.
 
 **Inbound Parse.** Basic auth with ``REFERRAL_INBOUND_TOKEN``; the multipart post is read in the
 charsets SendGrid names, matched to its request and recorded (``services.responses.inbound``).
@@ -18,7 +20,6 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from referral_automation.services.responses.inbound import parse_inbound, record_inbound
@@ -32,6 +33,8 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 #: A signature is a base64 DER ECDSA signature (about 96 characters): anything far longer is not one.
 MAX_SIGNATURE_CHARS = 512
+#: How problems name the posted batch: ``webhook`` for the whole body, ``webhook:[3]`` for one event.
+WEBHOOK = "webhook"
 
 _EVENTS_BODY = {
     "requestBody": {
@@ -51,13 +54,10 @@ _INBOUND_BODY = {
 async def sendgrid_events(request: Request, context: Context) -> dict[str, Any]:
     body = await request.body()
     check_signature(context, request, body)
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body is not JSON: {error}") from None
-    if not isinstance(document, list):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "expected a JSON array of events")
-    parsed = parse_events(document, source="webhook")
+    parsed = parse_events(body, source=WEBHOOK)
+    refusal = next((problem for problem in parsed.problems if problem.path == WEBHOOK), None)
+    if refusal is not None:  # not an array at all: nothing in it can be read
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, refusal.message)
     report = await context.write(
         record_sendgrid_events,
         context.sessions,
@@ -66,7 +66,7 @@ async def sendgrid_events(request: Request, context: Context) -> dict[str, Any]:
         public_base_url=context.settings.public_base_url,
     )
     return {
-        "received": len(document),
+        "received": len(parsed.events) + len(parsed.problems),
         "recorded": report.recorded,
         "duplicates": report.duplicates,
         "rejected": [str(problem) for problem in parsed.problems],

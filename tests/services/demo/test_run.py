@@ -12,7 +12,7 @@ NOW = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 
 
 def test_customers_are_a_realistic_mix() -> None:
-    """It makes customers in many zones (one invalid), English and German, with enterprise and high-value accounts."""
+    """It makes customers in many zones, English and German, with enterprise and high-value accounts."""
     people = demo_data.customers(500, seed=7, now=NOW)
     records = [person.record for person in people]
     zones = Counter(record["timezone"] for record in records)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from referral_automation.services.ingest import upsert_customers
-from tests.support.ingest import NOW, Workspace, make_workspace
+from tests.support.ingest import NOW, Workspace, customer, make_workspace
 
 #: Customers the large-file tests know.
 CUSTOMERS = 1000
@@ -21,6 +21,6 @@ def ws(db_url: str, tmp_path: Path) -> Workspace:
 @pytest.fixture
 def large_ws(db_url: str, tmp_path: Path) -> Workspace:
     workspace = make_workspace(db_url, tmp_path)
-    customers = [{"customer_id": f"c{i}", "email": f"c{i}@example.com"} for i in range(CUSTOMERS)]
+    customers = [customer(f"c{i}") for i in range(CUSTOMERS)]
     upsert_customers(workspace.factory, customers, now=NOW)
     return workspace

@@ -12,11 +12,18 @@ import pytest
 from referral_automation.errors import InputError, Problem
 from referral_automation.services.ingest import ingest_event_records
 from referral_automation.services.ingest.readers import MAX_KEPT_PROBLEMS, MAX_LINE_BYTES
-from tests.support.ingest import NOW, Workspace, event, rejects_of
+from tests.support.ingest import NOW, Workspace, event, reasons_of, rejected_lines
 
 
 def _nps(score: Any) -> dict[str, Any]:
     return event("bad", type="nps_submitted", properties={"score": score})
+
+
+def _nested(depth: int) -> str:
+    """An event line whose ``properties.deep`` nests ``depth`` levels (as text: orjson writes no
+    more than 254)."""
+    line = orjson.dumps(event("bad", properties={"amount": 1, "deep": None})).decode()
+    return line.replace("null", "[" * depth + "]" * depth)
 
 
 BAD_LINES: list[tuple[str, str | dict[str, Any], str]] = [
@@ -79,8 +86,24 @@ BAD_LINES: list[tuple[str, str | dict[str, Any], str]] = [
     (
         "NUL character",
         event("bad", properties={"amount": 1, "note": "a\u0000b"}),
-        "contains a NUL character (\\u0000), which the database cannot store",
+        "properties.note contains a NUL character (\\u0000), which the database cannot store",
     ),
+    ("properties nested too deep", _nested(40), "properties.deep" + "[0]" * 30 + " nests deeper than 32 levels"),
+    ("nested past orjson's limit", _nested(2000), "nests deeper than 32 levels of objects and arrays"),
+    ("a year past the range", event("bad", occurred_at="9999-12-31T23:59:59Z"), "occurred_at is out of range"),
+    ("a year before the range", event("bad", occurred_at="1899-12-31T23:59:59+00:00"), "occurred_at is out of range"),
+    (
+        "ESC in a customer_id",
+        event("bad", customer_id="c1\u001b]0;owned\u0007"),
+        "customer_id contains a control character (U+001B)",
+    ),
+    (
+        "a bidirectional override in an event_id",
+        event("e\u202eevil"),
+        "event_id contains a bidirectional control character (U+202E RIGHT-TO-LEFT OVERRIDE)",
+    ),
+    ("a C1 control in a type", event("bad", type="purchase\u0085"), "type contains a control character (U+0085)"),
+    ("DEL in a type", event("bad", type="purch\u007fase"), "type contains a control character (U+007F)"),
 ]
 
 
@@ -98,10 +121,10 @@ def test_a_bad_line_is_rejected_and_the_good_lines_are_kept(
     assert (report.read, report.inserted, report.rejected, report.ok) == (3, 2, 1, False)
     assert len(ws.problems) == 1
     assert str(ws.problems[0]).startswith(f"{path}:2: {reason}")
-    [reject] = rejects_of(path.parent / "events.jsonl.rejects.jsonl")
+    assert rejected_lines(report) == [path.read_bytes().splitlines(keepends=True)[1]]
+    [reject] = reasons_of(report)
     assert reject["line"] == 2
     assert reject["reason"].startswith(reason)
-    assert reject["raw"] == path.read_text(encoding="utf-8", errors="replace").splitlines()[1]
     assert ws.stored_ids() == ["e1", "e2"]
 
 
@@ -120,7 +143,7 @@ def test_rejects_come_in_line_order_and_blank_lines_count(ws: Workspace) -> None
         (5, "malformed JSON"),
         (6, "occurred_at has no time zone"),
     ]
-    assert [r["line"] for r in rejects_of(report.rejects_path or Path())] == [1, 5, 6]
+    assert [r["line"] for r in reasons_of(report)] == [1, 5, 6]
 
 
 def test_unknown_event_types_are_stored_as_they_come(ws: Workspace) -> None:
@@ -204,7 +227,7 @@ def test_a_repeat_of_a_rejected_line_is_judged_on_its_own(ws: Workspace) -> None
 
 
 def test_an_overlong_line_is_rejected_without_being_parsed(ws: Workspace) -> None:
-    """It rejects a line longer than the bound, keeps only its start in the reject file, and goes on."""
+    """It rejects a line longer than the bound unparsed, writes all of it to the reject file, and goes on."""
     huge = '{"event_id": "big", "pad": "' + "x" * MAX_LINE_BYTES + '"}'
     path = ws.write("events.jsonl", [event("e1"), huge, event("e2")])
 
@@ -212,23 +235,54 @@ def test_an_overlong_line_is_rejected_without_being_parsed(ws: Workspace) -> Non
 
     assert (report.inserted, report.rejected) == (2, 1)
     assert str(ws.problems[0]) == f"{path}:2: line is longer than {MAX_LINE_BYTES} bytes"
-    [reject] = rejects_of(report.rejects_path or Path())
-    assert reject["raw"].startswith('{"event_id": "big"')
-    assert len(reject["raw"]) < 2000
+    assert rejected_lines(report) == [huge.encode() + b"\n"]
     assert ws.stored_ids() == ["e1", "e2"]
 
 
 def test_the_reject_file_can_be_chosen(ws: Workspace, tmp_path: Path) -> None:
-    """It writes rejects where it is told to, as JSON objects with line, reason and raw."""
+    """It writes rejects where it is told to, and their reasons beside them."""
     path = ws.write("events.jsonl", ["nope"])
     target = tmp_path / "elsewhere" / "bad.jsonl"
     target.parent.mkdir()
 
     report = ws.ingest(path, rejects_path=target)
 
-    assert report.rejects_path == target
-    assert rejects_of(target)[0].keys() == {"line", "reason", "raw"}
+    assert (report.rejects_path, report.reasons_path) == (target, tmp_path / "elsewhere" / "bad.reasons.jsonl")
+    assert target.read_bytes() == b"nope\n"
+    assert reasons_of(report)[0].keys() == {"line", "reason"}
     assert not (tmp_path / "events.jsonl.rejects.jsonl").exists()
+
+
+def test_a_reject_file_can_be_fixed_and_ingested_again(ws: Workspace) -> None:
+    """It writes rejected lines byte for byte (CR LF, invalid UTF-8 and all), so fixing them is all a re-run needs."""
+    good = orjson.dumps(event("e1"))
+    no_zone = orjson.dumps(event("e2", occurred_at="2026-03-01T09:30:00"))
+    bad_bytes = b'{"event_id": "e3", "note": "caf\xe9"}'
+    path = ws.folder / "events.jsonl"
+    path.write_bytes(good + b"\r\n" + no_zone + b"\r\n\r\n" + bad_bytes)
+
+    report = ws.ingest(path)
+
+    assert rejected_lines(report) == [no_zone + b"\r\n", bad_bytes + b"\n"]
+    assert [(r["line"], r["reason"].split(":")[0]) for r in reasons_of(report)] == [
+        (2, "occurred_at has no time zone"),
+        (4, "malformed JSON"),
+    ]
+    assert report.reasons_path == ws.folder / "events.jsonl.rejects.reasons.jsonl"
+    fixed = ws.folder / "fixed.jsonl"
+    fixed.write_bytes(rejected_lines(report)[0].replace(b'09:30:00"', b'09:30:00Z"'))
+    assert ws.ingest(fixed).inserted == 1
+    assert ws.stored_ids() == ["e1", "e2"]
+
+
+def test_the_reject_file_cannot_be_the_input(ws: Workspace) -> None:
+    """It refuses, before reading anything, to write its reasons over the input."""
+    path = ws.write("events.reasons.jsonl", [event("e1")])
+
+    with pytest.raises(InputError, match="the reject file cannot be the input file"):
+        ws.ingest(path, rejects_path=ws.folder / "events.jsonl")
+
+    assert ws.stored_ids() == []
 
 
 def test_a_missing_file_is_an_input_error(ws: Workspace, tmp_path: Path) -> None:
@@ -247,7 +301,7 @@ def test_the_report_keeps_only_the_first_problems(ws: Workspace) -> None:
 
     assert report.rejected == report.problem_count == MAX_KEPT_PROBLEMS + 30
     assert len(report.problems) == MAX_KEPT_PROBLEMS
-    assert len(ws.problems) == len(rejects_of(report.rejects_path or Path())) == MAX_KEPT_PROBLEMS + 30
+    assert len(ws.problems) == len(rejected_lines(report)) == len(reasons_of(report)) == MAX_KEPT_PROBLEMS + 30
 
 
 def test_progress_is_reported_in_bytes(ws: Workspace) -> None:
@@ -281,7 +335,7 @@ def test_records_from_other_sources_get_the_same_checks(ws: Workspace) -> None:
         ["api:2", "occurred_at has no time zone"],
         ["crm-export:8", "malformed JSON"],
         ["crm-export:9", "duplicate event_id 'a1' (first at line 1)"],
-        ["api:6", "contains a number that is not finite (inf)"],
+        ["api:6", "properties.amount holds a number that is not finite (inf)"],
     ]  # in the order the records came
     assert ws.stored_ids() == ["a1", "a3"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,26 +114,134 @@ def test_bad_items_are_reported_by_index_and_good_ones_kept() -> None:
     )  # fmt: skip
     assert parsed.events == [good]
     assert [str(p) for p in parsed.problems] == [
-        "events.json:[1]: expected an event object, got a string",
+        'events.json:[1]: expected an event object, got a string ("text")',
         "events.json:[2]: missing sg_event_id",
-        "events.json:[3]: timestamp must be a Unix time in seconds, got a string",
-        "events.json:[4]: email must be a string, got a number",
+        'events.json:[3]: timestamp must be a Unix time in seconds, got a string ("soon")',
+        "events.json:[4]: email must be a string, got an integer (7)",
     ]
+
+
+def _element(text: str) -> str:
+    """An event as JSON text with ``text`` as the value of its ``note``, which JSON encoders would not write."""
+    return json.dumps(event("open", 99)).replace('"open"', '"open", "note": ' + text, 1)
+
+
+POISON = [
+    (
+        "a NUL character",
+        _element('"a\\u0000b"'),
+        "note contains a NUL character (\\u0000), which the database cannot store",
+    ),
+    (
+        "a lone surrogate",
+        _element('"\\ud800"'),
+        "note contains a lone surrogate (not text), which the database cannot store",
+    ),
+    ("NaN", _element("NaN"), "note holds a number that is not finite (nan)"),
+    ("Infinity", _element("-Infinity"), "note holds a number that is not finite (-inf)"),
+    ("a number beyond a double", _element("1e400"), "note holds a number that is not finite (inf)"),
+    ("nesting past the bound", _element("[" * 40 + "]" * 40), "nests deeper than 32 levels of objects and arrays"),
+    ("nesting past every parser", _element("[" * 100_000 + "]" * 100_000), "nests deeper than 32 levels"),
+    (
+        "an sg_event_id of 201 characters",
+        json.dumps(event("open", sg_event_id="s" * 201)),
+        "sg_event_id is longer than 200",
+    ),
+    (
+        "an email of 321 characters",
+        json.dumps(event("open", email="a" * 64 + "@" + "b" * 252 + ".com")),
+        "email is not one",
+    ),
+    ("two recipients", json.dumps(event("open", email="evil>,<victim@example.com")), "email is not one plain address"),
+    (
+        "ESC in an event name",
+        json.dumps(event("open") | {"event": "open\u001b[2J"}),
+        "event contains a control character (U+001B)",
+    ),
+    (
+        "an override in an id",
+        json.dumps(event("open", sg_event_id="ab\u202ecd")),
+        "sg_event_id contains a bidirectional",
+    ),
+    (
+        "a time past the range",
+        json.dumps(event("open", timestamp=253402300799)),
+        "timestamp 253402300799 is out of range",
+    ),
+    (
+        "a step no message has",
+        json.dumps(event("open", sequence_step="9" * 5000)),
+        "sequence_step must be a whole number",
+    ),
+    (
+        "a step in other digits",
+        json.dumps(event("open", sequence_step="\u00b2")),
+        "sequence_step must be a whole number",
+    ),
+    ("a request id that is no id", json.dumps(event("open", referral_request_id=["r"])), "referral_request_id must be"),
+    ("not JSON", '{"sg_event_id": oops}', "malformed JSON: unexpected character"),
+    ("invalid UTF-8", '{"sg_event_id": "\udcff"}', "malformed JSON: str is not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("element", "reason"), [c[1:] for c in POISON], ids=[c[0] for c in POISON])
+def test_a_poison_event_is_rejected_alone(factory: Factory, element: str, reason: str) -> None:
+    """It rejects one poison event with SOURCE:[index]: reason and records the rest of its batch, on either database."""
+    body = "[" + json.dumps(event("delivered", 1)) + ",\n" + element + ", " + json.dumps(event("open", 2)) + "]"
+    parsed = parse_events(body.encode("utf-8", "surrogateescape"), source="webhook")
+
+    report = record_sendgrid_events(factory, parsed.events, now=NOW, public_base_url=BASE)
+
+    [problem] = parsed.problems
+    assert str(problem).startswith(f"webhook:[1]: {reason}")
+    assert report.recorded == 2
+    assert sorted(r.external_id or "" for r in responses(factory)) == ["ev-delivered-1", "ev-open-2"]
+
+
+def test_events_are_parsed_one_by_one_from_the_bytes(tmp_path: Path) -> None:
+    """It keeps the events before a break in the array's structure and reports where it broke."""
+    body = b"[" + json.dumps(event("open", 1)).encode() + b", " + json.dumps(event("open", 2)).encode() + b", {"
+
+    parsed = parse_events(body, source="events.json")
+
+    assert [e["sg_event_id"] for e in parsed.events] == ["ev-open-1", "ev-open-2"]
+    assert [str(p) for p in parsed.problems] == [
+        "events.json:[2]: not a JSON array of events: the array is not closed (the document ends inside it)"
+    ]
+
+
+def test_an_address_is_kept_in_its_normal_form() -> None:
+    """It lower-cases the domain of the address an event names, as customers' addresses are stored."""
+    parsed = parse_events([event("bounce", email="Ann@Example.COM")], source="webhook")
+
+    assert parsed.events[0]["email"] == "Ann@example.com"
 
 
 def test_a_batch_that_is_not_an_array_is_one_problem() -> None:
     """It refuses a batch that is not a JSON array, naming the source."""
-    parsed = parse_events({"event": "open"}, source="webhook")
+    parsed = parse_events(b'{"event": "open"}', source="webhook")
     assert parsed.events == []
-    assert [str(p) for p in parsed.problems] == ["webhook: expected a JSON array of events, got an object"]
+    assert [str(p) for p in parsed.problems] == [
+        "webhook: not a JSON array of events: expected a JSON array, got an object"
+    ]
 
 
 def test_a_file_that_is_not_json_is_one_problem(tmp_path: Path) -> None:
-    """It reports a file that is not JSON as FILE: message."""
+    """It reports a file that is not JSON as FILE:[index]: message."""
     path = tmp_path / "events.json"
     path.write_text("[{oops")
     (problem,) = read_event_file(path).problems
-    assert str(problem).startswith(f"{path}: not JSON: ")
+    assert (
+        str(problem) == f"{path}:[0]: not a JSON array of events: the array is not closed (the document ends inside it)"
+    )
+
+
+def test_a_compressed_file_is_read(tmp_path: Path) -> None:
+    """It reads a gzip-compressed file of events, whatever its name."""
+    path = tmp_path / "events.json"
+    path.write_bytes(gzip.compress(json.dumps([event("open")]).encode()))
+
+    assert [e["sg_event_id"] for e in read_event_file(path).events] == ["ev-open-1"]
 
 
 # --------------------------------------------------------------------------- recording
@@ -227,3 +336,20 @@ def test_file_round_trip(tmp_path: Path, factory: Factory) -> None:
     report = record_sendgrid_events(factory, parsed.events, now=datetime.now(UTC), public_base_url=BASE)
     assert report.recorded == 1
     assert [str(p) for p in parsed.problems] == [f"{path}:[1]: missing sg_event_id, email, timestamp"]
+
+
+def test_a_damaged_compressed_file_gives_the_events_before_the_damage(tmp_path: Path) -> None:
+    """It keeps the events read before a .gz file breaks off and says where it broke, instead of a traceback."""
+    path = tmp_path / "events.json.gz"
+    data = gzip.compress(json.dumps([event("open", n, pad="x" * n) for n in range(2000)]).encode())
+    path.write_bytes(data[: len(data) // 2])
+
+    parsed = read_event_file(path)
+
+    assert len(parsed.events) > 100
+    assert [e["sg_event_id"] for e in parsed.events] == [f"ev-open-{n}" for n in range(len(parsed.events))]
+    cut, damaged = parsed.problems
+    assert str(cut).startswith(f"{path}:[{len(parsed.events)}]: not a JSON array of events")
+    assert (
+        str(damaged) == f"{path}: the compressed data ends early (a truncated .gz file?); the events before it are read"
+    )
