@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from referral_automation.cli.app import app
-from referral_automation.cli.common import ConfigDirOption, DatabaseUrlOption, console, settings_for, user_errors
+from referral_automation.cli.common import (
+    ConfigDirOption,
+    DatabaseUrlOption,
+    console,
+    open_database,
+    settings_for,
+    user_errors,
+)
 
 
 @app.command()
@@ -37,12 +45,9 @@ def preview(
     from referral_automation.services.workspace.preview import preview_email, write_preview
 
     settings = settings_for(database_url, config_dir)
-    with user_errors():
-        sessions = None
-        if customer is not None:
-            from referral_automation.db.session import session_factory
-
-            sessions = session_factory(settings.database_url)
+    with user_errors(), ExitStack() as stack:
+        # The database only for a real customer: the sample one needs none, not even a schema.
+        sessions = stack.enter_context(open_database(settings)) if customer is not None else None
         email = preview_email(
             config=load_config(settings.config_dir),
             config_dir=settings.config_dir,

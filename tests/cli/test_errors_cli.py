@@ -69,6 +69,14 @@ def _empty_database(tmp: Path, url: str) -> Mistake:
     return Mistake(["audit", "list", "--database-url", empty], line)
 
 
+def _preview_without_schema(tmp: Path, url: str) -> Mistake:
+    (tmp / "empty.db").touch()
+    empty = f"sqlite:///{tmp / 'empty.db'}"
+    line = f"error: the database has no referral-automation schema yet ({empty}): {INIT} to create it"
+    args = ["preview", "customer_referral", "--variant", "gratitude", "--customer", "c1", "--config-dir", CONFIG]
+    return Mistake([*args, "--database-url", empty], line)
+
+
 URL_EXAMPLE = "sqlite:///referral.db or postgresql+psycopg://user@host:5432/referral"
 SUPPORTED = "use PostgreSQL (postgresql+psycopg://user@host:5432/referral) or SQLite (sqlite:///referral.db)"
 DRIVER = "use postgresql+psycopg://… (psycopg 3 is installed) or sqlite:///…"
@@ -102,6 +110,7 @@ MISTAKES: list[tuple[str, Build]] = [
         "or fix the path")),
     ("a database without schema", _empty_database),
     ("an older schema", _old_schema),
+    ("a preview's customer in a database without schema", _preview_without_schema),
     ("a newer schema", _new_schema),
     ("a closed port", lambda tmp, url: Mistake(
         ["requests", "list", "--database-url", f"postgresql://ada@127.0.0.1:{PORT}/referral"],

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.config import AppConfig, Campaign
@@ -66,14 +65,9 @@ def load_customer(
     sessions: sessionmaker[Session], customer_id: str, campaign_id: str
 ) -> tuple[CustomerFacts, tuple[SampleMoment, datetime] | None]:
     """A customer from the database and their latest moment of the campaign (None if none yet)."""
-    try:
-        with sessions() as session:
-            found = customer_facts(session, [customer_id]).get(customer_id)
-            moment = latest_moment(session, customer_id, campaign_id) if found else None
-    except SQLAlchemyError as error:
-        reason = getattr(error, "orig", None) or error
-        message = f"cannot read customer {customer_id!r} ({reason}); is the schema there (referral-automation init)?"
-        raise InputError([Problem("--database-url", None, message)]) from error
+    with sessions() as session:
+        found = customer_facts(session, [customer_id]).get(customer_id)
+        moment = latest_moment(session, customer_id, campaign_id) if found else None
     if found is None:
         raise InputError([Problem("--customer", None, f"no customer {customer_id!r} in the database")])
     return found, moment
