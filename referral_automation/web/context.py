@@ -4,7 +4,7 @@ configuration, the link signer, the Event Webhook verifier and the clock."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +20,9 @@ from referral_automation.config import AppConfig
 from referral_automation.errors import ReferralAutomationError
 from referral_automation.services.links.signer import LinkSigner
 from referral_automation.services.referrals.conversions import LedgerPolicy
+from referral_automation.services.responses.clicks import Click, record_clicks
 from referral_automation.settings import Settings
+from referral_automation.web.clicks import ClickBatcher
 
 T = TypeVar("T")
 
@@ -41,12 +43,15 @@ class WebContext:
     #: instead of many threads taking turns through SQLite's busy handler (which sleeps up to
     #: 100 ms between tries). PostgreSQL's go to the shared threadpool and run side by side.
     _sqlite_writer: ThreadPoolExecutor | None = field(init=False)
+    #: Referral-link clicks, written in batches (``web.clicks``).
+    _clicks: ClickBatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.landing_pages = {cid: campaign.landing_page for cid, campaign in self.config.campaigns.campaigns.items()}
         bind = self.sessions.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._sqlite_writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") if sqlite else None
+        self._clicks = ClickBatcher(self._write_clicks)
 
     async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``function(*args, **kwargs)`` off the event loop (on SQLite, on the one writer thread)."""
@@ -54,6 +59,13 @@ class WebContext:
         if self._sqlite_writer is None:
             return await run_in_threadpool(call)
         return await asyncio.get_running_loop().run_in_executor(self._sqlite_writer, call)
+
+    async def record_click(self, click: Click) -> str | None:
+        """Keep ``click`` (with the others arriving meanwhile); its request's campaign, None if unknown."""
+        return await self._clicks.record(click)
+
+    async def _write_clicks(self, clicks: Sequence[Click]) -> list[str | None]:
+        return await self.write(record_clicks, self.sessions, clicks, signer=self.signer)
 
     def close(self) -> None:
         if self._sqlite_writer is not None:

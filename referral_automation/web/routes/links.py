@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 
 from referral_automation.domain.tokens import is_referral_code
-from referral_automation.services.responses.clicks import Click, record_click
+from referral_automation.services.responses.clicks import Click
 from referral_automation.web.deps import Context
 
 router = APIRouter(tags=["links"])
@@ -30,7 +30,7 @@ async def follow_referral_link(code: str, request: Request, context: Context) ->
         user_agent=request.headers.get("user-agent"),
         at=context.now(),
     )
-    campaign = await context.write(record_click, context.sessions, click, signer=context.signer)
+    campaign = await context.record_click(click)
     if campaign is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no referral has this code")
     target = context.landing_url(campaign, code)

@@ -13,7 +13,7 @@ from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import LinkClick, Response
 from referral_automation.db.session import session_factory
 from referral_automation.services.links.signer import LinkSigner
-from referral_automation.services.responses.clicks import Click, record_click
+from referral_automation.services.responses.clicks import Click, record_click, record_clicks
 from tests.reference.clicks import record_click as plain_record_click
 from tests.support.links import SIGNING_KEY
 from tests.support.send import NOW, request_row
@@ -102,6 +102,36 @@ def test_the_driver_path_agrees_with_the_plain_way(factory: Factory, tmp_path: P
         mine = Click(ours[name][1] if name else "unknowncode1", ip, agent, at)
         plain = Click(theirs[name][1] if name else "unknowncode1", ip, agent, at)
         assert record_click(factory, mine, signer=SIGNER) == plain_record_click(reference, plain, signer=SIGNER)
+    assert snapshot(factory, {rid: name for name, (rid, _) in ours.items()}) == snapshot(
+        reference, {rid: name for name, (rid, _) in theirs.items()}
+    )
+
+
+def test_a_batch_stores_what_one_click_at_a_time_stores(factory: Factory, tmp_path: Path) -> None:
+    """It stores, for clicks written in batches of random sizes (the same code several times in one,
+    unknown codes among them), exactly what the plain way stores one click at a time."""
+    reference_url = f"sqlite:///{tmp_path}/reference.db"
+    upgrade_to_head(reference_url)
+    reference = session_factory(reference_url)
+    ours = {name: sent_request(factory, name) for name in ("ann", "bob", "cy")}
+    theirs = {name: sent_request(reference, name) for name in ("ann", "bob", "cy")}
+    rng = random.Random(11)
+    mine: list[Click] = []
+    expected: list[str | None] = []
+    for minute in range(80):
+        name = rng.choice(["ann", "bob", "cy", None])
+        at, ip, agent = NOW + timedelta(minutes=minute), rng.choice(IPS), rng.choice(AGENTS)
+        plain = Click(theirs[name][1] if name else "unknowncode1", ip, agent, at)
+        mine.append(Click(ours[name][1] if name else "unknowncode1", ip, agent, at))
+        expected.append(plain_record_click(reference, plain, signer=SIGNER))
+    answers: list[str | None] = []
+    while mine:
+        size = rng.randint(1, 12)
+        answers += record_clicks(factory, mine[:size], signer=SIGNER)
+        del mine[:size]
+    assert answers == expected
+    assert None in expected
+    assert "customer_referral" in expected
     assert snapshot(factory, {rid: name for name, (rid, _) in ours.items()}) == snapshot(
         reference, {rid: name for name, (rid, _) in theirs.items()}
     )
