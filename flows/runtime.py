@@ -26,7 +26,7 @@ from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from referral_automation.errors import ReferralAutomationError
+from referral_automation.errors import ReferralAutomationError, SenderSetupError
 from referral_automation.services.sending.batches import DeliveryReport, until_idle
 
 T = TypeVar("T")
@@ -67,14 +67,23 @@ def frozen_heap() -> Iterator[None]:
 
 
 def run_batches(batch: Callable[[], DeliveryReport], *, label: str) -> tuple[DeliveryReport, list[str]]:
-    """``until_idle`` over ``batch``, each under ``frozen_heap``; a failed batch is recorded and the next goes on."""
+    """``until_idle`` over ``batch``, each under ``frozen_heap``; a failed batch is recorded and the next goes on.
+
+    A sender that cannot build a request (``SenderSetupError``) ends the run after its batch: every
+    batch would give its messages back the same way until the setting is fixed.
+    """
     errors: list[str] = []
+    setup_failed: list[SenderSetupError] = []
 
     def attempt() -> DeliveryReport:
+        if setup_failed:
+            return DeliveryReport()  # idle: ends the run
         try:
             with frozen_heap():
                 return batch()
         except Exception as error:  # per-batch capture: flows are where broad catches belong
+            if isinstance(error, SenderSetupError):
+                setup_failed.append(error)
             errors.append(f"{type(error).__name__}: {error}")
             get_run_logger().error("%s batch failed: %s", label, errors[-1])
             return DeliveryReport(failed_batches=1)

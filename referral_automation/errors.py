@@ -13,7 +13,9 @@
     └── DeliveryError            a message could not be handed to the provider
         ├── RetryableDeliveryError   try again later (429, 5xx, connection refused)
         ├── PermanentDeliveryError   never retry (4xx): the request is ``failed``
-        └── AmbiguousDeliveryError   the provider may have accepted it: reconcile, do not retry
+        ├── AmbiguousDeliveryError   the provider may have accepted it: reconcile, do not retry
+        └── SenderSetupError         no request could even be built (a malformed API host or key):
+                                     nothing was sent; the batch gives its messages back and fails
 
 Only flows and the CLI catch broadly, per batch, and record what happened.
 """
@@ -102,6 +104,13 @@ class PermanentDeliveryError(DeliveryError):
 
 class AmbiguousDeliveryError(DeliveryError):
     """The request reached the provider but no answer came back: it may have been accepted."""
+
+
+class SenderSetupError(DeliveryError):
+    """The sender cannot build a request as it is set up (a host urllib cannot parse, a key that
+    cannot go into a header): nothing reached the network. Not the message's fault and not worth
+    retrying until the setting is fixed, so the batch gives its messages back untouched (no attempt
+    counted) and fails, and the run says what to fix."""
 
 
 class NotFoundError(ReferralAutomationError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -25,6 +25,67 @@ DATABASE_URL_EXAMPLES = "sqlite:///referral.db or postgresql+psycopg://user@host
 
 #: Host names that only the machine itself reaches: links built on them are dead in a customer's inbox.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"})
+SENDGRID_HOST_EXAMPLE = "https://api.sendgrid.com"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine reaches ``host`` (a URL's ``hostname``: lower case, no brackets)."""
+    host = host.lower()
+    return host in LOCAL_HOSTS or host.endswith(".localhost") or host.startswith("127.")
+
+
+def api_host_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as ``SENDGRID_API_HOST``, or None.
+
+    The client appends ``/v3/mail/send`` to it and urllib parses the result only when a message is
+    sent, so a host without a scheme used to fail inside every send. It must be an absolute http(s)
+    URL with a host and nothing after the path; plain http only to this machine (the fake SendGrid
+    and the Prism mock of the tests), since the API key travels in every request's header.
+    """
+    if not value.strip():
+        return f"leave it unset for the default {SENDGRID_HOST_EXAMPLE}, or write a full address like it"
+    if value != value.strip():
+        return f"has spaces or a line break around it: write it like {SENDGRID_HOST_EXAMPLE}"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return f"is not a URL (a bad port or address): write it like {SENDGRID_HOST_EXAMPLE}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return f"must start with https:// (write it like {SENDGRID_HOST_EXAMPLE})"
+    if not parts.hostname or port == 0 or any(ch.isspace() or not ch.isprintable() for ch in value):
+        return f"has no usable host name: write it like {SENDGRID_HOST_EXAMPLE}"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return f"must not have a ?query or #fragment: write it like {SENDGRID_HOST_EXAMPLE}"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user or password (the API key is sent as a bearer token)"
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+        return "must use https:// (the API key is in every request; plain http only to localhost, for tests)"
+    return None
+
+
+def api_key_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a SendGrid API key, or None; never the key itself.
+
+    A key goes into the ``Authorization`` header as it is, where a line break or control character
+    makes the request unbuildable and a space makes SendGrid refuse it. Stripping the whitespace
+    would work for the common case (a key pasted with its newline), but it would hide a mistake
+    that is often a sign of a wrong copy (half a key, two keys, a quoted value), and the same key
+    then behaves differently in other tools: so it is refused, saying exactly what to fix.
+    """
+    if not value.strip():
+        return "is only spaces or line breaks: copy the key again from SendGrid's API Keys page"
+    if value.rstrip(" \t") != value.rstrip():
+        return "ends with a line break (copy it again without the newline)"
+    if value != value.rstrip():
+        return "ends with a space (copy it again without it)"
+    if value != value.lstrip():
+        return "starts with a space or line break (copy it again without it)"
+    if any(ch.isspace() for ch in value):
+        return "has a space or line break inside it (a key is one word: copy it again)"
+    if not value.isprintable() or not value.isascii():
+        return "has a control or non-ASCII character in it (copy it again from SendGrid's API Keys page)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -66,8 +127,8 @@ class Settings(BaseSettings):
         """Why links in emails sent through SendGrid would not work, or ``None``."""
         if self.email_backend != "sendgrid":
             return None
-        host = (urlsplit(self.public_base_url).hostname or "").lower()
-        if host in LOCAL_HOSTS or host.endswith(".localhost") or host.startswith("127."):
+        host = urlsplit(self.public_base_url).hostname or ""
+        if is_loopback(host):
             return (
                 f"REFERRAL_PUBLIC_BASE_URL is {self.public_base_url}: the referral, unsubscribe and tracking links "
                 "in these emails point at this machine and will not work for customers"
@@ -81,6 +142,34 @@ class Settings(BaseSettings):
         if choice not in BACKENDS:
             raise ValueError("use 'outbox' (writes .eml files) or 'sendgrid'")
         return choice
+
+    @field_validator("sendgrid_api_key", "sendgrid_webhook_public_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``SENDGRID_API_KEY=`` in a ``.env`` means "not here" (the key may be in a Prefect Secret block)."""
+        return None if value == "" else value
+
+    @field_validator("sendgrid_api_host")
+    @classmethod
+    def _usable_api_host(cls, value: str, info: ValidationInfo) -> str:
+        """Checked only with the sendgrid backend (the outbox never reads it); a trailing slash is dropped."""
+        if info.data.get("email_backend") != "sendgrid":
+            return value
+        problem = api_host_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("sendgrid_api_key")
+    @classmethod
+    def _usable_api_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Checked only with the sendgrid backend; the message names the mistake, never the key."""
+        if value is None or info.data.get("email_backend") != "sendgrid":
+            return value
+        problem = api_key_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("database_url")
     @classmethod

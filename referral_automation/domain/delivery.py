@@ -7,7 +7,8 @@ database, a sender or a clock, so the exactly-once rules can be read (and tested
 - ``known_outcome``: a job that must not be sent now (settled before, refused, unreachable,
   waiting out a reconcile window, out of attempts), or None when it is to be sent;
 - ``accepted`` / ``not_accepted``: what the provider's answer means (sent, retry, failed, or
-  ambiguous: may have been accepted, so never re-sent blindly);
+  ambiguous: may have been accepted, so never re-sent blindly), or that no request could be built
+  (released: given back untouched, since only a setting is wrong);
 - ``message_writes``, ``first_ask_update``, ``follow_up_update``: the rows an outcome changes.
 """
 
@@ -29,6 +30,7 @@ from referral_automation.errors import (
     DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    SenderSetupError,
 )
 
 
@@ -99,6 +101,7 @@ class Verdict(StrEnum):
     AMBIGUOUS = "ambiguous"  # may have been accepted: wait for a provider event or the reconcile window
     WAITING = "waiting"  # an earlier ambiguous send is still within its reconcile window
     STOPPED = "stopped"  # suppressed, opted out or already responded: not sent
+    RELEASED = "released"  # not sent, the sender cannot build a request: back as it was, no attempt counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,8 @@ def not_accepted(
     An ambiguous send is looked at again after the reconcile window, or, for an idempotent
     sender (where sending again is harmless), after the first retry delay.
     """
+    if isinstance(error, SenderSetupError):  # nothing left this machine, and the message is not at fault
+        return DeliveryOutcome(job, Verdict.RELEASED, error=str(error))
     if isinstance(error, PermanentDeliveryError):
         return DeliveryOutcome(job, Verdict.FAILED, error=str(error))
     if isinstance(error, RetryableDeliveryError):
@@ -251,7 +256,7 @@ def message_changes(outcome: DeliveryOutcome) -> dict[str, Any] | None:
                 "sent_at": outcome.sent_at, "error": None}  # fmt: skip
     if verdict is Verdict.FAILED:
         return {"status": MessageStatus.FAILED.value, "error": outcome.error}
-    if verdict is Verdict.RETRY:
+    if verdict in (Verdict.RETRY, Verdict.RELEASED):
         return {"status": MessageStatus.RETRY.value, "error": outcome.error}
     if verdict is Verdict.AMBIGUOUS:
         return {"error": outcome.error}
@@ -277,6 +282,9 @@ def first_ask_update(outcome: DeliveryOutcome, *, schedule: FollowUpSchedule, no
     if verdict is Verdict.RETRY:
         return released | {"status": RequestStatus.SCHEDULED.value, "scheduled_for": outcome.retry_at,
                            "attempts": job.attempts + 1, "last_error": outcome.error}  # fmt: skip
+    if verdict is Verdict.RELEASED:  # due again as soon as the setting is fixed
+        return released | {"status": RequestStatus.SCHEDULED.value, "attempts": job.attempts,
+                           "last_error": outcome.error}  # fmt: skip
     return _still_pending(outcome, now=now)
 
 
@@ -293,6 +301,8 @@ def follow_up_update(outcome: DeliveryOutcome, *, schedule: FollowUpSchedule, no
     if verdict is Verdict.RETRY:
         return released | {"next_followup_at": outcome.retry_at, "attempts": job.attempts + 1,
                            "last_error": outcome.error}  # fmt: skip
+    if verdict is Verdict.RELEASED:
+        return released | {"attempts": job.attempts, "last_error": outcome.error}
     return _still_pending(outcome, now=now)
 
 

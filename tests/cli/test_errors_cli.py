@@ -78,6 +78,14 @@ def _preview_without_schema(tmp: Path, url: str) -> Mistake:
 
 
 URL_EXAMPLE = "sqlite:///referral.db or postgresql+psycopg://user@host:5432/referral"
+SENDGRID_KEY = "SG.s3cretpart.value"
+
+
+def sendgrid(**settings: str) -> dict[str, str]:
+    """The sendgrid backend with a well-formed key, then ``settings`` (the mistake) over it."""
+    return {"REFERRAL_EMAIL_BACKEND": "sendgrid", "SENDGRID_API_KEY": SENDGRID_KEY, **settings}
+
+
 SUPPORTED = "use PostgreSQL (postgresql+psycopg://user@host:5432/referral) or SQLite (sqlite:///referral.db)"
 DRIVER = "use postgresql+psycopg://… (psycopg 3 is installed) or sqlite:///…"
 
@@ -119,6 +127,30 @@ MISTAKES: list[tuple[str, Build]] = [
     ("a missing config folder", lambda tmp, url: Mistake(
         ["run", "detect", "--database-url", url, "--config-dir", str(tmp / "conf")],
         f"{tmp / 'conf'}: no such folder: give --config-dir the folder of events.yaml, triggers.yaml, campaigns.yaml")),
+    ("a SendGrid host without a scheme", lambda tmp, url: Mistake(
+        ["run", "send", "--database-url", url, "--config-dir", CONFIG],
+        "error: SENDGRID_API_HOST (environment or .env) is 'api.sendgrid.com': must start with https:// (write it "
+        "like https://api.sendgrid.com)",
+        env=sendgrid(SENDGRID_API_HOST="api.sendgrid.com"))),
+    ("an empty SendGrid host", lambda tmp, url: Mistake(
+        ["run", "all", "--database-url", url, "--config-dir", CONFIG],
+        "error: SENDGRID_API_HOST (environment or .env) is '': leave it unset for the default "
+        "https://api.sendgrid.com, or write a full address like it",
+        env=sendgrid(SENDGRID_API_HOST=""))),
+    ("a SendGrid host with a query", lambda tmp, url: Mistake(
+        ["run", "follow-ups", "--database-url", url, "--config-dir", CONFIG],
+        "error: SENDGRID_API_HOST (environment or .env) is 'https://api.sendgrid.com/?x=1': must not have a ?query "
+        "or #fragment: write it like https://api.sendgrid.com",
+        env=sendgrid(SENDGRID_API_HOST="https://api.sendgrid.com/?x=1"))),
+    ("a SendGrid key ending in a newline", lambda tmp, url: Mistake(
+        ["run", "send", "--database-url", url, "--config-dir", CONFIG],
+        "error: SENDGRID_API_KEY (environment or .env): ends with a line break (copy it again without the newline)",
+        env=sendgrid(SENDGRID_API_KEY=f"{SENDGRID_KEY}\n"))),
+    ("a SendGrid key with a space inside", lambda tmp, url: Mistake(
+        ["run", "all", "--database-url", url, "--config-dir", CONFIG],
+        "error: SENDGRID_API_KEY (environment or .env): has a space or line break inside it (a key is one word: "
+        "copy it again)",
+        env=sendgrid(SENDGRID_API_KEY="SG.s3cretpart one.two"))),
     ("an unknown request", lambda tmp, url: Mistake(
         ["requests", "show", "ffffffff", "--database-url", url],
         "error: no referral request has an id starting with 'ffffffff'")),
@@ -174,6 +206,7 @@ def test_each_mistake_is_one_line(build: Build, tmp_path: Path, sqlite_url: str)
         assert "Usage:" in result.stderr
     else:
         assert result.stderr.splitlines() == [mistake.line]
+    assert "s3cretpart" not in result.output  # a SendGrid key, whole or in part
 
 
 @pytest.mark.usefixtures("clean_environment")

@@ -62,3 +62,11 @@ def test_a_malformed_webhook_key_is_one_line(sqlite_url: str, served: list[dict[
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SENDGRID_WEBHOOK_PUBLIC_KEY is not a base64 ECDSA public key")
     assert served == []
+
+
+def test_an_empty_webhook_key_is_a_missing_one(sqlite_url: str, served: list[dict[str, Any]]) -> None:
+    """It reads SENDGRID_WEBHOOK_PUBLIC_KEY= (set but empty) as not set: the warning at start, and signed
+    events refused with 403, where an empty key used to pass the start and fail every post."""
+    result = run(sqlite_url, env={"SENDGRID_WEBHOOK_PUBLIC_KEY": ""})
+    assert result.exit_code == 0, result.output
+    assert "warning: SENDGRID_WEBHOOK_PUBLIC_KEY is not set: /webhooks/sendgrid/events answers 403" in result.stderr

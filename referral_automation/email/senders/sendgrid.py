@@ -9,7 +9,12 @@ twice. Every failure is therefore sorted by *whether SendGrid can have accepted 
 - a 4xx: ``PermanentDeliveryError`` with SendGrid's ``errors[].message``, never retried;
 - the request was written and then the answer was lost (read timeout, connection reset or closed
   before the status line): ``AmbiguousDeliveryError``, never retried here. The send service
-  leaves the message ``sending`` until a provider event settles it or the reconcile window passes.
+  leaves the message ``sending`` until a provider event settles it or the reconcile window passes;
+- the request could not even be built (a host urllib cannot parse, a key that cannot go into a
+  header: ``ValueError``, ``TypeError``, ``InvalidURL`` before ``HTTPConnection.endheaders``, where
+  the first byte is written): ``SenderSetupError``, never retried and never ambiguous. The
+  constructor builds that request once without sending it, so such a setting stops a run before
+  anything is claimed; the check in ``_attempt`` is the belt to those braces.
 
 In ``send_many`` no attempt starts after the batch's time limit, so a long outage cannot keep a
 batch going past its lease (another worker would then find it and, after the reconcile window,
@@ -32,11 +37,13 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import SecretStr
+from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -54,8 +61,10 @@ from referral_automation.errors import (
     PermanentDeliveryError,
     Problem,
     RetryableDeliveryError,
+    SenderSetupError,
+    SettingsError,
 )
-from referral_automation.settings import Settings
+from referral_automation.settings import Settings, api_host_problem, api_key_problem
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +75,16 @@ MAX_RATE_LIMIT_WAIT = 120.0
 #: First exponential backoff step and its ceiling (seconds), before jitter.
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 20.0
+#: Where the request leaves the building stage: a send writes its first byte in ``endheaders``; the
+#: others read or process the answer. An error raised under none of them was raised while building.
+_NETWORK_CODE = frozenset(
+    {
+        http.client.HTTPConnection.endheaders.__code__,
+        http.client.HTTPConnection.getresponse.__code__,
+        urllib.request.HTTPErrorProcessor.http_response.__code__,
+        Response.__init__.__code__,
+    }
+)
 #: Statuses that say nothing about the message itself: it may be sent later unchanged.
 NOT_THE_MESSAGES_FAULT = frozenset({401, 403, 408})
 _SECRET_PATTERNS = (re.compile(r"Bearer\s+\S+"), re.compile(r"SG\.[\w-]+\.[\w-]+"))
@@ -104,9 +123,13 @@ class CredentialsRefusedError(RetryableDeliveryError):
 
 
 def resolve_api_key(settings: Settings) -> SecretStr:
-    """``SENDGRID_API_KEY``, else the Prefect Secret block ``sendgrid-api-key`` (loaded only when needed)."""
+    """``SENDGRID_API_KEY``, else the Prefect Secret block ``sendgrid-api-key`` (loaded only when needed).
+
+    Either key is refused (``SettingsError``, naming where it came from and what is wrong with it,
+    never the key) when it could not go into a request header as it is: see ``api_key_problem``.
+    """
     if settings.sendgrid_api_key is not None and settings.sendgrid_api_key.get_secret_value():
-        return settings.sendgrid_api_key
+        return _usable_key(settings.sendgrid_api_key.get_secret_value(), "SENDGRID_API_KEY")
     try:
         from prefect.blocks.system import Secret
 
@@ -116,6 +139,13 @@ def resolve_api_key(settings: Settings) -> SecretStr:
         raise ConfigError([Problem("SENDGRID_API_KEY", None, _missing_key(reason))]) from None
     if not isinstance(value, str) or not value:
         raise ConfigError([Problem("SENDGRID_API_KEY", None, _missing_key("the block holds no text"))])
+    return _usable_key(value, f"the Prefect Secret block {SECRET_BLOCK!r} (the SendGrid API key)")
+
+
+def _usable_key(value: str, source: str) -> SecretStr:
+    problem = api_key_problem(value)
+    if problem is not None:
+        raise SettingsError([f"{source} {problem}"])
     return SecretStr(value)
 
 
@@ -157,12 +187,16 @@ class SendGridSender:
         self._rng_lock = threading.Lock()
         self.limiter = TokenBucket(self.config.rate_limit_per_second, clock=clock, sleep=sleep)
         self._local = threading.local()
+        self.check_request()
 
     @classmethod
     def from_settings(cls, settings: Settings, delivery: DeliveryConfig | None = None) -> SendGridSender:
         """The production sender: key from the environment or Prefect, host from ``SENDGRID_API_HOST``."""
         config = (delivery or DeliveryConfig()).sendgrid
         api_key, host = resolve_api_key(settings), settings.sendgrid_api_host
+        problem = api_host_problem(host)  # checked by the settings with the sendgrid backend; not otherwise
+        if problem is not None:
+            raise SettingsError([f"SENDGRID_API_HOST is {host!r}: {problem}"])
         activity = (
             SendGridActivity(api_key, host=host, timeout=config.timeout_seconds) if config.email_activity_api else None
         )
@@ -189,14 +223,15 @@ class SendGridSender:
         if not emails:
             return []
         deadline = self._clock() + self.config.batch_time_limit_seconds
-        refused: list[CredentialsRefusedError] = []  # once the key is refused, the rest are not even tried
+        # Once the key is refused or no request can be built, the rest are not even tried.
+        refused: list[CredentialsRefusedError | SenderSetupError] = []
 
         def one(email: OutgoingEmail) -> SendOutcome:
             if refused:
                 return refused[0]
             try:
                 return self._send(email, deadline=deadline)
-            except CredentialsRefusedError as error:
+            except (CredentialsRefusedError, SenderSetupError) as error:
                 refused.append(error)
                 return error
             except DeliveryError as error:
@@ -230,6 +265,35 @@ class SendGridSender:
             self._local.client = client
         return client
 
+    def check_request(self) -> None:
+        """Build the request every send makes (URL, method, headers) the way urllib and http.client
+        do, without opening a connection: a ``SenderSetupError`` saying which setting is unusable.
+
+        The settings refuse the usual mistakes with a better message; this catches whatever else
+        would make every send fail before it leaves (a sender built directly, a key from elsewhere).
+        """
+        url = f"{self._host}/v3/mail/send"
+        try:
+            request = urllib.request.Request(url, data=b"{}", method="POST")
+            connection = http.client.HTTPConnection(request.host)  # no socket until endheaders
+            connection.putrequest("POST", request.selector)
+        except (ValueError, TypeError, http.client.InvalidURL) as error:
+            raise SenderSetupError(
+                self._clean(f"SENDGRID_API_HOST is {self._host!r}: no request can be built to it ({error})")
+            ) from None
+        try:
+            headers = SendGridAPIClient(self._api_key.get_secret_value(), host=self._host).client.request_headers
+            for name, value in headers.items():
+                connection.putheader(name, value)
+        except (ValueError, TypeError):
+            # The error would quote the header, key and all.
+            raise SenderSetupError(
+                "the SendGrid API key cannot go into a request header (a line break or control "
+                "character in it): copy SENDGRID_API_KEY (or the Prefect Secret block) again"
+            ) from None
+        finally:
+            connection.close()
+
     def _attempt(self, message_id: str, body: dict[str, Any], deadline: float | None) -> SendResult:
         where = f"message {message_id}"
         self._check_deadline(where, deadline)
@@ -237,6 +301,10 @@ class SendGridSender:
         self._check_deadline(where, deadline)
         try:
             response = self._client().send(body)
+        except (ValueError, TypeError, http.client.InvalidURL) as error:
+            if _reached_network(error):  # raised while reading or processing the answer
+                raise AmbiguousDeliveryError(self._clean(f"{where}: {type(error).__name__}: {error}")) from None
+            raise self._not_built(where, error) from None
         except HTTPError as error:
             raise self._from_status(message_id, error) from None
         except urllib.error.URLError as error:
@@ -250,6 +318,15 @@ class SendGridSender:
         provider_id = response.headers.get("X-Message-Id") if response.headers is not None else None
         logger.debug("sendgrid: message %s accepted (%s, %s)", message_id, response.status_code, provider_id)
         return SendResult(provider=self.name, provider_message_id=provider_id)
+
+    def _not_built(self, where: str, error: Exception) -> SenderSetupError:
+        """Why the request could not be built: what ``check_request`` says now, else the error's kind
+        (its text may quote a header, and so the key)."""
+        try:
+            self.check_request()
+        except SenderSetupError as setup:
+            return SenderSetupError(f"{where}: not sent: {setup}")
+        return SenderSetupError(f"{where}: not sent: the request could not be built ({type(error).__name__})")
 
     def _check_deadline(self, where: str, deadline: float | None) -> None:
         if deadline is not None and self._clock() >= deadline:
@@ -298,6 +375,16 @@ class SendGridSender:
 
     def _clean(self, text: str) -> str:
         return scrub(text, self._api_key.get_secret_value())
+
+
+def _reached_network(error: BaseException) -> bool:
+    """Whether ``error`` was raised once the request was being written or answered (see ``_NETWORK_CODE``)."""
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code in _NETWORK_CODE:
+            return True
+        trace = trace.tb_next
+    return False
 
 
 def _worth_retrying(error: BaseException) -> bool:

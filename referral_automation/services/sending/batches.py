@@ -32,6 +32,8 @@ class DeliveryReport:
     ambiguous: int = 0
     waiting: int = 0
     stopped: int = 0
+    #: Given back unsent because the sender could not build a request (a malformed SendGrid setting).
+    released: int = 0
     rescheduled: int = 0
     cancelled: int = 0
     finished: int = 0
@@ -64,6 +66,7 @@ _REPORT_FIELDS = {
     Verdict.AMBIGUOUS: "ambiguous",
     Verdict.WAITING: "waiting",
     Verdict.STOPPED: "stopped",
+    Verdict.RELEASED: "released",
 }
 
 

@@ -23,6 +23,7 @@ from referral_automation.domain.delivery import DeliveryOptions, DeliveryOutcome
 from referral_automation.domain.followups import FollowUpSchedule
 from referral_automation.domain.statuses import RequestStatus
 from referral_automation.email.message import EmailSender
+from referral_automation.errors import SenderSetupError
 from referral_automation.services.sending import store
 from referral_automation.services.sending.batches import DeliveryReport
 from referral_automation.services.sending.claims import Claim
@@ -52,6 +53,10 @@ def run_batch(
 ) -> DeliveryReport:
     """Claim, send and record one batch of ``step``'s due messages.
 
+    A sender that cannot build a request (``SenderSetupError``) sends nothing: its messages are
+    recorded as given back (``Verdict.RELEASED``: due again, no attempt counted) and the batch then
+    raises that error, so the run stops and says which setting to fix.
+
     The claim's transaction also reads what earlier runs left for its messages, and its jobs are
     built after the commit: on SQLite every send worker waits for that write lock.
     """
@@ -79,6 +84,11 @@ def run_batch(
         settle_accepted(step, session_factory, outcomes, error=error, now=now)
         raise
     report.count(outcomes)
+    released = next((outcome for outcome in outcomes if outcome.verdict is Verdict.RELEASED), None)
+    if released is not None:
+        # Recorded first (the messages given back, nothing left ``sending``), then loud: every later
+        # batch would fail the same way until the setting is fixed.
+        raise SenderSetupError(released.error or "the sender cannot build a request")
     return report
 
 

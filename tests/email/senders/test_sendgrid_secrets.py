@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from referral_automation.email.senders.sendgrid import SendGridSender, resolve_api_key, scrub
 from referral_automation.email.senders.sendgrid_fake import FakeSendGrid
-from referral_automation.errors import ConfigError, DeliveryError
+from referral_automation.errors import ConfigError, DeliveryError, SettingsError
 from referral_automation.settings import Settings
 from tests.support.sendgrid import API_KEY, FakeClock, closed_port_url, fast_sender, sample_email
 
@@ -105,3 +105,29 @@ def test_api_host_from_settings(fake: FakeSendGrid, monkeypatch: pytest.MonkeyPa
     sender = SendGridSender.from_settings(Settings())
     assert sender.send(sample_email()).provider_message_id
     assert fake.accepted_total == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("environment", "SENDGRID_API_KEY ends with a line break (copy it again without the newline)"),
+        ("block", "the Prefect Secret block 'sendgrid-api-key' (the SendGrid API key) ends with a line break "
+                  "(copy it again without the newline)"),
+    ],
+)  # fmt: skip
+def test_a_key_with_a_newline_is_refused_wherever_it_comes_from(
+    monkeypatch: pytest.MonkeyPatch, source: str, message: str
+) -> None:
+    """It refuses a key ending in a newline, from the environment (even when the settings did not check
+    it: another backend chosen) or from the Prefect Secret block, naming where it came from, not the key."""
+    from prefect.blocks.system import Secret
+
+    if source == "block":
+        monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+        monkeypatch.setattr(Secret, "load", staticmethod(lambda name: Secret(value=API_KEY + "\n")))
+    else:
+        monkeypatch.setenv("SENDGRID_API_KEY", API_KEY + "\n")
+    with pytest.raises(SettingsError) as caught:
+        resolve_api_key(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert caught.value.messages == [message]
+    assert "secretpart" not in str(caught.value)
