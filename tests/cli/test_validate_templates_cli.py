@@ -57,3 +57,58 @@ def test_shipped_templates_validate(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates" / "email", templates)
     result = validate(templates)
     assert (result.exit_code, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_drift_and_missing_translations_are_warnings(tmp_path: Path) -> None:
+    """It prints a warning for a paragraph only the HTML part has and for an email German customers get in
+    English, prints ok and exits 0."""
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates" / "email", templates)
+    emails = templates / "customer_referral"
+    html = emails / "gratitude.html"
+    html.write_text(html.read_text(encoding="utf-8").replace("<p>Hi ", "<p>A new paragraph.</p>\n<p>Hi "), "utf-8")
+    for part in ("subject", "html", "txt"):
+        (emails / f"social_proof.de.{part}").unlink()
+
+    result = validate(templates)
+
+    assert (result.exit_code, result.stdout) == (0, "ok\n"), result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        f"{emails / 'gratitude.txt'}: warning: the text part has 17 sentences, the HTML part 18 "
+        "(drift between the parts?)"
+    )
+    assert lines[1].startswith(
+        f"{emails / 'social_proof.subject'}: warning: customers with locale de get this email in the default language"
+    )
+
+
+def test_warnings_come_with_the_template_errors(tmp_path: Path) -> None:
+    """It prints the warnings beside the errors, and exits 1 for the errors."""
+    templates = broken_copy(tmp_path)
+    for part in ("subject", "html", "txt"):
+        (templates / "customer_referral" / f"direct_ask.de.{part}").unlink()
+    result = validate(templates)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert any("undefined: 'customer' has no attribute 'employer'" in line for line in lines)
+    assert any(": warning: customers with locale de get this email in the default language" in line for line in lines)
+
+
+def test_an_untranslated_incentive_is_a_warning_at_its_line(tmp_path: Path) -> None:
+    """It warns at the line of an incentive's translations when they lack a language the templates speak."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    campaigns = config / "campaigns.yaml"
+    text = campaigns.read_text(encoding="utf-8")
+    campaigns.write_text(text.replace("          de: Sie erhalten", "          fr: Sie erhalten"), encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "de: Sie erhalten" in row) - 1
+    env = {"REFERRAL_TEMPLATES_DIR": str(ROOT / "templates" / "email"), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["validate", "--config-dir", str(config)], env=env)
+    assert (result.exit_code, result.stdout) == (0, "ok\n"), result.output
+    assert result.stderr.splitlines() == [
+        f"{campaigns}:{line}: warning: incentive 'give50_get50' has no de translation: customers with locale de "
+        "read it in the default language, though customer_referral/direct_ask, customer_referral/follow_up, "
+        "customer_referral/gratitude, customer_referral/social_proof speak de (add de: under its translations)"
+    ]

@@ -6,6 +6,10 @@ customer and checked for what CONTRACT.md says every email carries: subject, HTM
 the referral link, the unsubscribe link, the ready-to-send introduction (``mailto:`` with the
 referral link), the incentive and the "reply OK" instruction. Problems are ``path:line: message``;
 the same problem found by many renders is reported once.
+
+Two warnings stop nothing: an email whose HTML and text parts drift apart (``drift``: their links
+or their sentences' count differ), and a locale the campaign speaks that one of its templates or
+incentives is not translated into (``coverage``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from referral_automation.config import AppConfig, Campaign
+from referral_automation.config.source import YamlDocument
 from referral_automation.domain.facts import CustomerFacts
 from referral_automation.email.compose import compose_email, template_for
 from referral_automation.email.message import OutgoingEmail
 from referral_automation.email.rendering.context import CONTEXT_NAMES, RequestView, build_context, incentive_text
+from referral_automation.email.rendering.coverage import Gap, translation_gaps
+from referral_automation.email.rendering.drift import drift
 from referral_automation.email.rendering.renderer import CONTEXT_FOLDER, PARTS, TEMPLATE_SUFFIXES, EmailRenderer
 from referral_automation.email.rendering.sample import sample_customer, sample_moments, sample_request
 from referral_automation.errors import Problem, TemplateError
@@ -50,8 +57,11 @@ class Rendering:
         )
 
 
-def check_templates(config: AppConfig, templates_dir: Path) -> list[Problem]:
-    """Every problem in the templates the campaigns use, one ``Problem`` per distinct problem."""
+def check_templates(config: AppConfig, templates_dir: Path, *, campaigns: YamlDocument | None = None) -> list[Problem]:
+    """Every problem in the templates the campaigns use, one ``Problem`` per distinct problem.
+
+    ``campaigns`` (``campaigns.yaml`` as read) gives an untranslated incentive's warning its line.
+    """
     if not templates_dir.is_dir():
         return [Problem(str(templates_dir), None, "templates directory not found")]
     renderer = EmailRenderer(templates_dir)
@@ -62,6 +72,7 @@ def check_templates(config: AppConfig, templates_dir: Path) -> list[Problem]:
         problems += missing
         if not missing:
             problems += _render_problems(renderer, config, campaign_id, campaign)
+            problems += _translation_problems(renderer, campaign_id, campaign, campaigns)
     return _unique(problems)
 
 
@@ -145,6 +156,7 @@ def _renderings(
 def _render_problems(renderer: EmailRenderer, config: AppConfig, campaign_id: str, campaign: Campaign) -> list[Problem]:
     moments = {moment.rule_id: moment for moment in sample_moments(config, campaign_id)}
     problems: list[Problem] = []
+    drifted: set[tuple[tuple[str, ...], str]] = set()  # (the email's files, what drifts): said once
     for rendering in _renderings(renderer, config, campaign_id, campaign):
         request = sample_request(
             campaign_id,
@@ -173,10 +185,64 @@ def _render_problems(renderer: EmailRenderer, config: AppConfig, campaign_id: st
         template = template_for(campaign_id, campaign, rendering.variant, rendering.step)
         email_locale, files = renderer.resolve(template, rendering.locale)
         expected = incentive_text(campaign.incentive(rendering.incentive), email_locale)
-        for part, message in missing_parts(email, expected, SAMPLE_BASE_URL, request.code, request.unsubscribe_token):
+        missing = missing_parts(email, expected, SAMPLE_BASE_URL, request.code, request.unsubscribe_token)
+        for part, message in missing:
             path = renderer.path_of(files[PARTS.index(part)])
             problems.append(Problem(path, None, f"{message} (rendered for {rendering.describe()})"))
+        if missing:  # the error says more than the drift it causes
+            continue
+        for found in drift(email.html, email.text):
+            if (files, found.kind) not in drifted:
+                drifted.add((files, found.kind))
+                path = renderer.path_of(files[PARTS.index(found.part)])
+                message = f"{found.message} (rendered for {rendering.describe()})"
+                problems.append(Problem(path, None, message, severity="warning"))
     return problems
+
+
+def _translation_problems(
+    renderer: EmailRenderer, campaign_id: str, campaign: Campaign, campaigns: YamlDocument | None
+) -> list[Problem]:
+    """A warning for each template and incentive of the campaign missing a locale the campaign speaks."""
+    templates = dict.fromkeys(template for _, template in _templates_of(campaign_id, campaign))
+    template_locales = {
+        template: [locale for locale in renderer.locales(template) if renderer.has_email(template, locale)]
+        for template in templates
+    }
+    problems = []
+    for gap in translation_gaps(template_locales, campaign.incentives):
+        speaking = sorted(template for template, locales in template_locales.items() if gap.locale in locales)
+        problems.append(_gap_problem(gap, speaking, renderer, campaign_id, campaign, campaigns))
+    return problems
+
+
+def _gap_problem(
+    gap: Gap,
+    speaking: list[str],
+    renderer: EmailRenderer,
+    campaign_id: str,
+    campaign: Campaign,
+    campaigns: YamlDocument | None,
+) -> Problem:
+    speakers = ", ".join(speaking)
+    if gap.template is not None:
+        name = gap.template.rpartition("/")[2]
+        files = ", ".join(f"{name}.{gap.locale}.{part}" for part in PARTS)
+        message = (
+            f"customers with locale {gap.locale} get this email in the default language: it has no "
+            f"{gap.locale} files, though {speakers} {'does' if len(speaking) == 1 else 'do'} (add {files})"
+        )
+        return Problem(renderer.path_of(f"{gap.template}.{PARTS[0]}"), None, message, severity="warning")
+    index = next(i for i, incentive in enumerate(campaign.incentives) if incentive.id == gap.incentive)
+    message = (
+        f"incentive {gap.incentive!r} has no {gap.locale} translation: customers with locale {gap.locale} "
+        f"read it in the default language, though {speakers} {'speaks' if len(speaking) == 1 else 'speak'} "
+        f"{gap.locale} (add {gap.locale}: under its translations)"
+    )
+    if campaigns is None:
+        return Problem("campaigns.yaml", None, message, severity="warning")
+    where = ("campaigns", campaign_id, "incentives", index, "translations")
+    return Problem(str(campaigns.path), campaigns.line_of(where), message, severity="warning")
 
 
 def _part_problems(

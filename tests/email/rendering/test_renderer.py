@@ -14,7 +14,7 @@ from referral_automation.email.rendering.context import customer_view
 from referral_automation.email.rendering.functions import MailtoEncoder, nl2br, tidy_text
 from referral_automation.email.rendering.renderer import EmailRenderer, locale_chain, parse_template_name
 from referral_automation.errors import TemplateError
-from tests.support.render import MOMENT_AT, compose, customer, shipped_renderer
+from tests.support.render import MOMENT_AT, compose, copy_templates, customer, shipped_renderer
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -85,9 +85,12 @@ def test_shipped_german_customer_gets_german_layout_and_incentive() -> None:
     assert '<html lang="de">' in email.html
 
 
-def test_shipped_variant_without_translation_is_all_english_for_a_german_customer() -> None:
+def test_shipped_variant_without_translation_is_all_english_for_a_german_customer(tmp_path: Path) -> None:
     """It keeps a fallback email in one language, incentive included."""
-    email = compose(variant="direct_ask", person=customer(locale="de"))
+    templates = copy_templates(tmp_path)
+    for part in ("subject", "html", "txt"):
+        (templates / "customer_referral" / f"direct_ask.de.{part}").unlink()
+    email = compose(renderer=EmailRenderer(templates), variant="direct_ask", person=customer(locale="de"))
     assert "Quick ask" in email.text
     assert "You get $50 in account credit" in email.text
     assert "Sie erhalten" not in email.text

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from referral_automation.config import AppConfig
+from referral_automation.config import AppConfig, load_config
+from referral_automation.config.source import YamlDocument, load_yaml
 from referral_automation.email.rendering.sample import sample_moments
 from referral_automation.email.rendering.validation import check_templates
-from tests.support.render import TEMPLATES, copy_templates, shipped_config
+from tests.support.render import CONFIG, TEMPLATES, copy_templates, shipped_config
 
 EMAILS = "customer_referral"
 
@@ -161,3 +163,73 @@ def test_context_names_are_every_name_build_context_gives() -> None:
         public_base_url="https://x.example",
     )  # fmt: skip
     assert set(context) == CONTEXT_NAMES
+
+
+# --------------------------------------------------------------------------- warnings: drift and translations
+def warnings(config: AppConfig, templates: Path, campaigns: YamlDocument | None = None) -> list[str]:
+    found = check_templates(config, templates, campaigns=campaigns)
+    assert all(problem.severity == "warning" for problem in found), found
+    return [str(problem) for problem in found]
+
+
+def test_a_paragraph_in_one_part_only_is_a_warning_once(tmp_path: Path) -> None:
+    """It warns once, at the part with fewer sentences, when the HTML part has a paragraph the text part lacks."""
+    templates = copy_templates(tmp_path)
+    edit(templates / EMAILS / "gratitude.html", "<p>Hi ", "<p>We read every answer. Yours made us smile.</p>\n<p>Hi ")
+    (found,) = warnings(shipped_config(), templates)
+    assert found.startswith(
+        f"{templates / EMAILS / 'gratitude.txt'}: warning: the text part has 17 sentences, the HTML part 19 "
+        "(drift between the parts?) (rendered for campaign customer_referral, variant gratitude, step 0, locale default"
+    )
+
+
+def test_a_link_in_one_part_only_is_a_warning(tmp_path: Path) -> None:
+    """It warns at the HTML part of a German email whose text part has a link the HTML part lacks."""
+    templates = copy_templates(tmp_path)
+    edit(
+        templates / EMAILS / "social_proof.de.txt",
+        "als von uns.",
+        "als von uns.\nMehr dazu: https://example.com/kunden",
+    )
+    (found,) = warnings(shipped_config(), templates)
+    assert found.startswith(
+        f"{templates / EMAILS / 'social_proof.de.html'}: warning: links in the text part missing from the HTML part: "
+        "https://example.com/kunden (rendered for campaign customer_referral, variant social_proof, step 0, locale de"
+    )
+
+
+def test_a_part_missing_what_every_email_carries_is_an_error_not_also_drift(tmp_path: Path) -> None:
+    """It reports the missing unsubscribe link as an error, without a drift warning about the same link."""
+    templates = copy_templates(tmp_path)
+    edit(templates / "_layout.txt", "{{ unsubscribe_link }}", "")
+    found = check_templates(shipped_config(), templates)
+    assert found
+    assert {problem.severity for problem in found} == {"error"}
+
+
+def test_a_template_missing_a_locale_the_campaign_speaks_is_a_warning(tmp_path: Path) -> None:
+    """It warns at the default files of a template German customers get in English, the others having German."""
+    templates = copy_templates(tmp_path)
+    for part in ("subject", "html", "txt"):
+        (templates / EMAILS / f"direct_ask.de.{part}").unlink()
+    assert warnings(shipped_config(), templates) == [
+        f"{templates / EMAILS / 'direct_ask.subject'}: warning: customers with locale de get this email in the "
+        "default language: it has no de files, though customer_referral/follow_up, customer_referral/gratitude, "
+        "customer_referral/social_proof do (add direct_ask.de.subject, direct_ask.de.html, direct_ask.de.txt)"
+    ]
+
+
+def test_an_incentive_missing_a_locale_the_campaign_speaks_is_a_warning_at_its_line(tmp_path: Path) -> None:
+    """It warns at the incentive's translations in campaigns.yaml when one lacks the campaign's German."""
+    shutil.copytree(CONFIG, tmp_path / "config")
+    campaigns = tmp_path / "config" / "campaigns.yaml"
+    text = campaigns.read_text(encoding="utf-8")
+    german = next(line for line in text.splitlines() if "Für jede Person" in line)
+    campaigns.write_text(text.replace(german, german.replace("de:", "fr:")), encoding="utf-8")
+    line = text.splitlines().index(german)  # the line above it (1-based): "translations:"
+    found = warnings(load_config(tmp_path / "config"), TEMPLATES, load_yaml(campaigns))
+    assert found == [
+        f"{campaigns}:{line}: warning: incentive 'donation' has no de translation: customers with locale de read "
+        "it in the default language, though customer_referral/direct_ask, customer_referral/follow_up, "
+        "customer_referral/gratitude, customer_referral/social_proof speak de (add de: under its translations)"
+    ]
