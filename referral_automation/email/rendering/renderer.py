@@ -26,8 +26,10 @@ from jinja2 import (
     BaseLoader,
     FileSystemLoader,
     StrictUndefined,
+    TemplateAssertionError,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     meta,
     nodes,
     pass_context,
@@ -36,6 +38,7 @@ from jinja2.environment import Template, TemplateModule
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 from markupsafe import escape
 
 from referral_automation.email.rendering import skeleton
@@ -121,6 +124,10 @@ class ContextFile(TemplateModule):
     """A rendered ``_context/`` file: its ``{% set %}`` names as attributes, its output as ``str()``."""
 
 
+class UnknownFunctionError(UndefinedError):
+    """A template calls a name nothing defines: ``{{ frobnicate() }}``."""
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped."""
 
@@ -148,7 +155,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
+    def _generate(
+        self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
+    ) -> str:
+        """Refuses unknown filters and tests at compile time, even where Jinja would wait for the
+        render to reach them (inside ``{% if %}``): a branch validation's samples never take must
+        not fail its first customer."""
+        for node in source.find_all((nodes.Filter, nodes.Test)):
+            kind, known = ("filter", self.filters) if isinstance(node, nodes.Filter) else ("test", self.tests)
+            if node.name not in known:
+                raise TemplateAssertionError(f"No {kind} named {node.name!r}.", node.lineno, name, filename)
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if isinstance(__obj, Undefined) and __obj._undefined_obj is missing:
+            raise UnknownFunctionError(f"no function named {__obj._undefined_name!r}")
         value = super().call(__context, __obj, *args, **kwargs)
         if isinstance(__obj, Macro) and __context.eval_ctx.autoescape and not __obj._default_autoescape:
             return escape(str(value))
@@ -273,6 +294,7 @@ class EmailRenderer:
         self._reuse_misses: dict[str, int] = {}
         self._context_renders: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
+        self._broken: dict[str, list[Problem]] = {}
         self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
 
     def _sandbox(self, kind: type[_Sandbox], **options: Any) -> _Sandbox:
@@ -297,7 +319,8 @@ class EmailRenderer:
         try:
             self._templates[name] = self.env.get_template(name)
         except Exception as error:  # any failure of a user's template is a problem to report
-            return self.problems_from(error, default_file=name)
+            self._broken[name] = self.problems_from(error, default_file=name)
+            return self._broken[name]
         return []
 
     def locales(self, template: str) -> list[str | None]:
@@ -556,6 +579,8 @@ class EmailRenderer:
         known = self._skeletal.get(name)
         if known is None:
             self._skeletal[name] = False  # a template extending itself stops here
+            if name in self._broken:
+                return False  # it does not compile: the ordinary render reports why
             try:
                 tree = self.env.parse(self.sources[name][0])
             except Exception:  # the ordinary render reports it
@@ -584,6 +609,8 @@ class EmailRenderer:
     def _run(self, name: str, variables: dict[str, Any], *, as_module: bool = False) -> Any:
         """Render ``name`` with ``variables`` (globals included: they are shared, not copied again)."""
         template = self._templates.get(name)
+        if template is None and name in self._broken:
+            raise TemplateError(self._broken[name])
         try:
             if template is None:
                 template = self._templates[name] = self.env.get_template(name)
@@ -610,7 +637,12 @@ class EmailRenderer:
         """``path:line: message`` for an error raised by a template, its compiler or its sandbox."""
         if isinstance(error, TemplateSyntaxError):
             path = error.filename or (self.path_of(error.name) if error.name else self.path_of(default_file or "?"))
-            return [Problem(path, error.lineno, f"syntax error: {error.message}")]
+            inlined = self.line_maps.get(path)
+            line = inlined.original_line(error.lineno) if inlined and error.lineno else error.lineno
+            unknown = _UNKNOWN_NAME.fullmatch(error.message or "")
+            if unknown is not None:
+                return [Problem(path, line, f"no {unknown['kind']} named {unknown['name']}")]
+            return [Problem(path, line, f"syntax error: {error.message}")]
         where = self._template_frame(error.__traceback__)
         if where is not None:
             return [Problem(where[0], where[1], describe(error))]
@@ -635,6 +667,8 @@ def _walk(tb: TracebackType | None) -> Iterator[tuple[Any, int]]:
         tb = tb.tb_next
 
 
+#: Jinja's words for a filter or test that does not exist (at compile time, or at run time inside ``if``).
+_UNKNOWN_NAME = re.compile(r"No (?P<kind>filter|test) named (?P<name>'[^']*')(?: found)?\.")
 #: Jinja's names of internal types, as a marketer reads them.
 READABLE_TYPES = {"'template_module'": "the imported template", "'context_file'": "the _context file"}
 _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
@@ -643,6 +677,11 @@ _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
 def describe(error: BaseException) -> str:
     """A marketer-readable message: ``'customer' has no attribute 'nickname'``."""
     message = str(error)
+    unknown = _UNKNOWN_NAME.fullmatch(message)
+    if unknown is not None:
+        return f"no {unknown['kind']} named {unknown['name']}"
+    if isinstance(error, UnknownFunctionError):
+        return message
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
         for internal, readable in READABLE_TYPES.items():

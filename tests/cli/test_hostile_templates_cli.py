@@ -1,0 +1,65 @@
+"""``validate`` and ``preview`` on hostile templates: unknown names, links out of the folder, runaway renders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from referral_automation.cli import app
+from tests.support import ROOT
+
+SUBJECT = Path("customer_referral") / "direct_ask.subject"
+
+
+def templates_copy(tmp_path: Path) -> Path:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates" / "email", templates)
+    return templates
+
+
+def append(templates: Path, name: Path | str, text: str) -> Path:
+    path = templates / name
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    return path
+
+
+def run(templates: Path, *args: str) -> Result:
+    env = {"REFERRAL_TEMPLATES_DIR": str(templates), "COLUMNS": "200"}
+    return CliRunner().invoke(app, [*args, "--config-dir", str(ROOT / "config")], env=env)
+
+
+def validate(templates: Path) -> Result:
+    return run(templates, "validate")
+
+
+def preview(templates: Path, out: Path) -> Result:
+    return run(templates, "preview", "customer_referral", "--variant", "direct_ask", "--out", str(out))
+
+
+# --------------------------------------------------------------------------- unknown filters, tests, functions
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{{ customer.first_name|capitalise }}", "no filter named 'capitalise'"),
+        ("{% if customer.first_name is shouting %}!{% endif %}", "no test named 'shouting'"),
+        ("{{ frobnicate(customer.first_name) }}", "no function named 'frobnicate'"),
+    ],
+)
+def test_unknown_names_are_template_errors(tmp_path: Path, line: str, message: str) -> None:
+    """It reports an unknown filter, test or function as path:line: message, in validate and preview alike."""
+    templates = templates_copy(tmp_path)
+    subject = append(templates, SUBJECT, f"\n{line}\n")
+    number = len(subject.read_text(encoding="utf-8").splitlines())
+    expected = f"{subject}:{number}: {message}"
+
+    checked = validate(templates)
+    assert (checked.exit_code, checked.stdout) == (1, "")
+    assert checked.stderr.splitlines() == [expected]
+
+    shown = preview(templates, tmp_path / "p.html")
+    assert (shown.exit_code, shown.stdout) == (1, "")
+    assert shown.stderr.splitlines() == [expected]
+    assert not (tmp_path / "p.html").exists()
