@@ -63,3 +63,27 @@ def test_unknown_names_are_template_errors(tmp_path: Path, line: str, message: s
     assert (shown.exit_code, shown.stdout) == (1, "")
     assert shown.stderr.splitlines() == [expected]
     assert not (tmp_path / "p.html").exists()
+
+
+# --------------------------------------------------------------------------- links out of the templates directory
+def test_a_context_file_linked_to_a_system_file_fails_validation(tmp_path: Path) -> None:
+    """It reports a template linked to a file outside the directory, and preview never shows its text."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:SECRET\n", encoding="utf-8")
+    templates = templates_copy(tmp_path)
+    link = templates / "_context" / "leak.txt"
+    link.symlink_to(secret)
+    append(templates, SUBJECT, "{{ leak }}")
+
+    checked = validate(templates)
+    assert (checked.exit_code, checked.stdout) == (1, "")
+    assert checked.stderr.splitlines()[0] == (
+        f"{link}: the template file is a link to {secret}, outside the templates directory "
+        "(only files inside it are read)"
+    )
+    assert "SECRET" not in checked.stderr
+
+    shown = preview(templates, tmp_path / "p.html")
+    assert shown.exit_code == 1
+    assert "SECRET" not in shown.stderr
+    assert not (tmp_path / "p.html").exists()

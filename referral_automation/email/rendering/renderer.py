@@ -24,7 +24,6 @@ from typing import Any
 
 from jinja2 import (
     BaseLoader,
-    FileSystemLoader,
     StrictUndefined,
     TemplateAssertionError,
     TemplateNotFound,
@@ -50,6 +49,7 @@ from referral_automation.email.rendering.inlining import (
     make_inliner,
     strip_css_comments,
 )
+from referral_automation.email.rendering.loading import ConfinedLoader, RefusedTemplateError
 from referral_automation.errors import Problem, TemplateError
 
 #: The parts of an email, by file suffix.
@@ -209,11 +209,11 @@ def _localized(context: Context, name: str) -> str:
     return str(name)
 
 
-class _InliningLoader(FileSystemLoader):
-    """Files from the templates directory; HTML ones come back with their CSS inlined."""
+class _InliningLoader(ConfinedLoader):
+    """Files from the templates directory (see ``loading``); HTML ones come back with their CSS inlined."""
 
     def __init__(self, renderer: EmailRenderer) -> None:
-        super().__init__(str(renderer.templates_dir), encoding="utf-8")
+        super().__init__(renderer.templates_dir)
         self.renderer = renderer
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
@@ -254,8 +254,8 @@ class EmailRenderer:
 
     def __init__(self, templates_dir: Path, *, skeletons: bool = True) -> None:
         self.templates_dir = Path(templates_dir)
-        stylesheet = self.templates_dir / STYLESHEET
-        self.css = strip_css_comments(stylesheet.read_text(encoding="utf-8")) if stylesheet.is_file() else ""
+        loader = _InliningLoader(self)
+        self.css = strip_css_comments(loader.read_text(STYLESHEET) or "")
         self.inliner = make_inliner(self.css)
         #: True when some HTML template could not be inlined at load time: inline every email instead.
         self.inline_each_email = False
@@ -263,8 +263,10 @@ class EmailRenderer:
         self.line_maps: dict[str, InlinedSource] = {}
         #: (source as compiled, file name) of every template loaded, by name.
         self.sources: dict[str, tuple[str, str]] = {}
-        self.env = self._sandbox(_Sandbox, loader=_InliningLoader(self))
+        self.env = self._sandbox(_Sandbox, loader=loader)
         self.files = self._list_files()
+        #: Files and folders never read: links out of the templates directory, pipes, devices.
+        self.refused: list[Problem] = list(loader.refused)
         self.env.template_names = frozenset(self.files)
         #: The views emails of one group share (``build_context``), made once.
         self.shared_views = SharedViews()
@@ -295,7 +297,7 @@ class EmailRenderer:
         self._context_renders: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self._broken: dict[str, list[Problem]] = {}
-        self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
+        self.problems: list[Problem] = [*self.refused, *(p for name in sorted(self.files) for p in self._compile(name))]
 
     def _sandbox(self, kind: type[_Sandbox], **options: Any) -> _Sandbox:
         return kind(
@@ -621,6 +623,8 @@ class EmailRenderer:
                 return self.env.concat(template.root_render_func(context))
             except Exception:
                 self.env.handle_exception()  # rewrites the traceback to template lines, and raises
+        except RefusedTemplateError as error:
+            raise TemplateError([Problem(error.path, None, error.reason)]) from error
         except TemplateNotFound as error:
             missing = error.name or name
             message = "template not found"
