@@ -33,11 +33,12 @@ from jinja2 import (
     nodes,
     pass_context,
 )
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template, TemplateModule
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+from jinja2.utils import generate_lorem_ipsum, missing
 from markupsafe import escape
 
 from referral_automation.email.rendering import skeleton
@@ -48,6 +49,19 @@ from referral_automation.email.rendering.inlining import (
     inline_template_source,
     make_inliner,
     strip_css_comments,
+)
+from referral_automation.email.rendering.limits import (
+    OUTPUT_LIMIT,
+    SIZED_FILTERS,
+    TIME_LIMIT,
+    Guard,
+    OutputLimitError,
+    RenderLimitError,
+    RenderLimits,
+    bounded_lipsum,
+    check_method,
+    instrument,
+    sized_filter,
 )
 from referral_automation.email.rendering.loading import ConfinedLoader, RefusedTemplateError
 from referral_automation.errors import Problem, TemplateError
@@ -128,8 +142,23 @@ class UnknownFunctionError(UndefinedError):
     """A template calls a name nothing defines: ``{{ frobnicate() }}``."""
 
 
+class _LimitedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with the result of ``~`` measured (see ``limits``)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's visitor name
+        self.write("environment.guard.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped."""
+    """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped,
+    and the renderer's limits (``limits``) on loops, calls, operators and captured output."""
+
+    code_generator_class = _LimitedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    #: The renderer's limits and the deadline of the rendering under way (set by ``EmailRenderer``).
+    guard: Guard
 
     #: Every template file's name, for ``localized()``.
     template_names: frozenset[str] = frozenset()
@@ -165,11 +194,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             kind, known = ("filter", self.filters) if isinstance(node, nodes.Filter) else ("test", self.tests)
             if node.name not in known:
                 raise TemplateAssertionError(f"No {kind} named {node.name!r}.", node.lineno, name, filename)
+        instrument(source)
         return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        self.guard.check_binop(operator, left, right)
+        return self.binop_table[operator](left, right)
+
+    def concat(self, pieces: Any) -> str:
+        return self.guard.concat(pieces)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         if isinstance(__obj, Undefined) and __obj._undefined_obj is missing:
             raise UnknownFunctionError(f"no function named {__obj._undefined_name!r}")
+        __self.guard.check_time()
+        args = check_method(__self.guard, __obj, args, kwargs)
         value = super().call(__context, __obj, *args, **kwargs)
         if isinstance(__obj, Macro) and __context.eval_ctx.autoescape and not __obj._default_autoescape:
             return escape(str(value))
@@ -252,8 +291,18 @@ class _LoadedLoader(BaseLoader):
 class EmailRenderer:
     """Compiles every template under ``templates_dir`` once and renders emails from them."""
 
-    def __init__(self, templates_dir: Path, *, skeletons: bool = True) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        skeletons: bool = True,
+        time_limit: float = TIME_LIMIT,
+        output_limit: int = OUTPUT_LIMIT,
+    ) -> None:
+        """``time_limit`` (seconds per ``render`` call) and ``output_limit`` (characters per part)
+        bound what a template may cost; see ``limits`` for why the defaults are what they are."""
         self.templates_dir = Path(templates_dir)
+        self.guard = Guard(RenderLimits(time_limit, output_limit))
         loader = _InliningLoader(self)
         self.css = strip_css_comments(loader.read_text(STYLESHEET) or "")
         self.inliner = make_inliner(self.css)
@@ -264,6 +313,7 @@ class EmailRenderer:
         #: (source as compiled, file name) of every template loaded, by name.
         self.sources: dict[str, tuple[str, str]] = {}
         self.env = self._sandbox(_Sandbox, loader=loader)
+        self.env.guard = self.guard
         self.files = self._list_files()
         #: Files and folders never read: links out of the templates directory, pipes, devices.
         self.refused: list[Problem] = list(loader.refused)
@@ -274,10 +324,14 @@ class EmailRenderer:
         self.encoder = MailtoEncoder()
         self.env.globals.update(mailto=self.encoder.mailto, localized=_localized)
         self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
+        for name, check in SIZED_FILTERS.items():
+            self.env.filters[name] = sized_filter(self.guard, self.env.filters[name], check)
+        self.env.globals["lipsum"] = bounded_lipsum(self.guard, generate_lorem_ipsum)
         #: Parts rendered once per group of customers and filled in per email (see ``skeleton``).
         self.skeletons = skeletons
         self.skeleton_env = self._sandbox(_SkeletonSandbox, loader=_LoadedLoader(self), finalize=skeleton.finalize)
         self.skeleton_env.template_names = self.env.template_names
+        self.skeleton_env.guard = self.guard
         self.skeleton_env.globals = self.env.globals
         self.skeleton_env.filters = {n: skeleton.guard(f, n) for n, f in self.env.filters.items()}
         self.skeleton_env.tests = {n: skeleton.guard(f, n) for n, f in self.env.tests.items()}  # type: ignore[arg-type]
@@ -492,26 +546,36 @@ class EmailRenderer:
     def render(self, template: str, locale: str | None, context: Mapping[str, Any]) -> RenderedEmail:
         """Subject (one line), HTML (inline styles) and text of ``template`` for ``context``.
 
-        Raises ``TemplateError`` naming the file and line of whatever went wrong.
+        Raises ``TemplateError`` naming the file and line of whatever went wrong, a limit passed
+        included (``limits``: the whole call has ``time_limit`` seconds, each part ``output_limit``
+        characters).
         """
-        chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
-        variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts(
-            (subject_name, html_name, text_name), variables, self.add_context(template, chosen, variables)
-        )
-        subject = parts(subject_name)
-        html = parts(html_name)
-        text = parts(text_name)
+        started = self.guard.start()
+        try:
+            chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
+            variables = {**self.env.globals, **context, "email_locale": chosen}
+            parts = self._parts(
+                (subject_name, html_name, text_name), variables, self.add_context(template, chosen, variables)
+            )
+            subject = parts(subject_name)
+            html = parts(html_name)
+            text = parts(text_name)
+        finally:
+            self.guard.stop(started)
         if self.inline_each_email:
             html = self.inliner.inline(html)
         return RenderedEmail(subject=" ".join(subject.split()), html=html, text=tidy_text(text))
 
     def render_subject(self, template: str, locale: str | None, context: Mapping[str, Any]) -> str:
         """Only the subject of ``template`` (follow-ups quote the first email's)."""
-        chosen, (subject_name, _, _) = self.resolve(template, locale)
-        variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts((subject_name,), variables, self.add_context(template, chosen, variables))
-        return " ".join(parts(subject_name).split())
+        started = self.guard.start()
+        try:
+            chosen, (subject_name, _, _) = self.resolve(template, locale)
+            variables = {**self.env.globals, **context, "email_locale": chosen}
+            parts = self._parts((subject_name,), variables, self.add_context(template, chosen, variables))
+            return " ".join(parts(subject_name).split())
+        finally:
+            self.guard.stop(started)
 
     # ------------------------------------------------------------------ skeletons
     def _parts(self, names: tuple[str, ...], variables: dict[str, Any], fresh: frozenset[str]) -> Callable[[str], str]:
@@ -572,9 +636,15 @@ class EmailRenderer:
         try:
             template = self.skeleton_env.get_template(name)
             context = template.new_context(plan.build(), shared=True)
-            return skeleton.render_skeleton(lambda: self.skeleton_env.concat(template.root_render_func(context)))
+            try:
+                return skeleton.render_skeleton(lambda: self.guard.joined(template.root_render_func(context)))
+            except RenderLimitError:  # no ordinary render after it: the limit is the email's
+                self.skeleton_env.handle_exception()  # rewrites the traceback to template lines, and raises
+        except RenderLimitError as error:
+            raise TemplateError(self.problems_from(error, default_file=name)) from error
         except Exception:  # see the docstring
             return None
+        return None
 
     def _skeletal_file(self, name: str) -> bool:
         """Whether ``name`` and the layouts it extends never capture printed output (``skeleton.capturing``)."""
@@ -596,16 +666,22 @@ class EmailRenderer:
         """Every problem rendering ``template`` meets, each file on its own (one error hides no other)."""
         chosen, names = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
+        started = self.guard.start()
         try:
             self.add_context(template, chosen, variables)
         except TemplateError as error:
             return error.problems
+        finally:
+            self.guard.stop(started)
         problems: list[Problem] = []
         for name in names:
+            started = self.guard.start()
             try:
                 self._run(name, variables)
             except TemplateError as error:
                 problems += error.problems
+            finally:
+                self.guard.stop(started)
         return problems
 
     def _run(self, name: str, variables: dict[str, Any], *, as_module: bool = False) -> Any:
@@ -619,8 +695,8 @@ class EmailRenderer:
             context = template.new_context(variables, shared=True)
             try:
                 if as_module:
-                    return ContextFile(template, context)
-                return self.env.concat(template.root_render_func(context))
+                    return ContextFile(template, context, self.guard.collected(template.root_render_func(context)))
+                return self.guard.joined(template.root_render_func(context))
             except Exception:
                 self.env.handle_exception()  # rewrites the traceback to template lines, and raises
         except RefusedTemplateError as error:
@@ -648,6 +724,9 @@ class EmailRenderer:
                 return [Problem(path, line, f"no {unknown['kind']} named {unknown['name']}")]
             return [Problem(path, line, f"syntax error: {error.message}")]
         where = self._template_frame(error.__traceback__)
+        if isinstance(error, OutputLimitError) and error.where is not None:
+            inlined = self.line_maps.get(error.where[0])
+            where = (error.where[0], inlined.original_line(error.where[1]) if inlined else error.where[1])
         if where is not None:
             return [Problem(where[0], where[1], describe(error))]
         if default_file is None:
@@ -684,7 +763,7 @@ def describe(error: BaseException) -> str:
     unknown = _UNKNOWN_NAME.fullmatch(message)
     if unknown is not None:
         return f"no {unknown['kind']} named {unknown['name']}"
-    if isinstance(error, UnknownFunctionError):
+    if isinstance(error, UnknownFunctionError | RenderLimitError):
         return message
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
