@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,33 @@ def test_a_context_file_linked_to_a_system_file_fails_validation(tmp_path: Path)
     assert shown.exit_code == 1
     assert "SECRET" not in shown.stderr
     assert not (tmp_path / "p.html").exists()
+
+
+# --------------------------------------------------------------------------- runaway templates
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            "rendering took longer than 2 s (time limit)",
+        ),
+        (
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ b }}{% endfor %}{% endfor %}",
+            "the output passed 1,000,000 characters (output limit)",
+        ),
+        ("{{ 9**(9**9) }}", "the result of ** would have more than 16,384 bits (size limit)"),
+        ("{{ 'x' * 10**8 }}", "the result of * would be 100,000,000 characters, more than 1,000,000 (size limit)"),
+    ],
+)
+def test_runaway_templates_are_one_line_and_exit_1(tmp_path: Path, line: str, message: str) -> None:
+    """It stops a template that would hang validate and preview, and reports it as path:line: message."""
+    templates = templates_copy(tmp_path)
+    subject = append(templates, SUBJECT, f"\n{line}\n")
+    expected = f"{subject}:{len(subject.read_text(encoding='utf-8').splitlines())}: {message}"
+
+    started = time.monotonic()
+    checked = validate(templates)
+    assert (checked.exit_code, checked.stdout, checked.stderr.splitlines()) == (1, "", [expected])
+    shown = preview(templates, tmp_path / "p.html")
+    assert (shown.exit_code, shown.stdout, shown.stderr.splitlines()) == (1, "", [expected])
+    assert time.monotonic() - started < 30  # validate renders that subject for many emails: three time out

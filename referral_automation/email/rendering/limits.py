@@ -75,6 +75,10 @@ class RenderLimitError(Exception):
     """A rendering went past one of its limits; the message says which, as a marketer reads it."""
 
 
+class TimeLimitError(RenderLimitError):
+    """A rendering ran out of time."""
+
+
 @dataclass(frozen=True, slots=True)
 class RenderLimits:
     """The limits of one renderer: seconds per ``render`` call, characters per part."""
@@ -110,7 +114,7 @@ class Guard:
     def check_time(self) -> None:
         deadline = getattr(self._local, "deadline", None)
         if deadline is not None and self.clock() > deadline:
-            raise RenderLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
+            raise TimeLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
 
     def loop(self, iterable: Any) -> Any:
         """``iterable`` as a ``{% for %}`` goes through it, checking the time at each item."""
@@ -128,7 +132,7 @@ class Guard:
         clock = self.clock
         for item in iterable:
             if clock() > deadline:
-                raise RenderLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
+                raise TimeLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
             yield item
 
     # ------------------------------------------------------------------ size

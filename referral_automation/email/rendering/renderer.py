@@ -58,6 +58,7 @@ from referral_automation.email.rendering.limits import (
     OutputLimitError,
     RenderLimitError,
     RenderLimits,
+    TimeLimitError,
     bounded_lipsum,
     check_method,
     instrument,
@@ -83,6 +84,10 @@ _REUSED_LIMIT = 1000
 _GIVE_UP = 200
 #: Groups of skeletons kept at most (per renderer).
 _SKELETON_LIMIT = 2000
+#: Times a file may run out of time before the renderer stops running it (a stall of the machine
+#: can make a good file miss its deadline once; a runaway loop misses it every time, and running
+#: it for every email of a batch would cost a send run ``time_limit`` seconds an email).
+_RUNAWAY_AFTER = 3
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
 
@@ -351,6 +356,9 @@ class EmailRenderer:
         self._context_renders: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
         self._broken: dict[str, list[Problem]] = {}
+        #: Files that ran out of time ``_RUNAWAY_AFTER`` times: their problem, raised without running them.
+        self._runaway: dict[str, list[Problem]] = {}
+        self._timeouts: dict[str, int] = {}
         self.problems: list[Problem] = [*self.refused, *(p for name in sorted(self.files) for p in self._compile(name))]
 
     def _sandbox(self, kind: type[_Sandbox], **options: Any) -> _Sandbox:
@@ -631,8 +639,8 @@ class EmailRenderer:
 
         Any error counts as None: the ordinary render that follows reports it with path and line.
         """
-        if not self._skeletal_file(name):
-            return None
+        if not self._skeletal_file(name) or name in self._runaway:
+            return None  # (a runaway one: the ordinary render raises its problem at once)
         try:
             template = self.skeleton_env.get_template(name)
             context = template.new_context(plan.build(), shared=True)
@@ -641,7 +649,10 @@ class EmailRenderer:
             except RenderLimitError:  # no ordinary render after it: the limit is the email's
                 self.skeleton_env.handle_exception()  # rewrites the traceback to template lines, and raises
         except RenderLimitError as error:
-            raise TemplateError(self.problems_from(error, default_file=name)) from error
+            problems = self.problems_from(error, default_file=name)
+            if isinstance(error, TimeLimitError):
+                self._timed_out(name, problems)
+            raise TemplateError(problems) from error
         except Exception:  # see the docstring
             return None
         return None
@@ -689,6 +700,8 @@ class EmailRenderer:
         template = self._templates.get(name)
         if template is None and name in self._broken:
             raise TemplateError(self._broken[name])
+        if name in self._runaway:
+            raise TemplateError(self._runaway[name])
         try:
             if template is None:
                 template = self._templates[name] = self.env.get_template(name)
@@ -711,7 +724,14 @@ class EmailRenderer:
             raise
         except Exception as error:
             problems = self.problems_from(error, default_file=name)
+            if isinstance(error, TimeLimitError):
+                self._timed_out(name, problems)
             raise TemplateError(problems) from error
+
+    def _timed_out(self, name: str, problems: list[Problem]) -> None:
+        count = self._timeouts[name] = self._timeouts.get(name, 0) + 1
+        if count >= _RUNAWAY_AFTER:
+            self._runaway[name] = problems
 
     def problems_from(self, error: BaseException, default_file: str | None = None) -> list[Problem]:
         """``path:line: message`` for an error raised by a template, its compiler or its sandbox."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,158 @@ def test_a_stylesheet_linked_from_outside_is_not_inlined(tmp_path: Path, outside
     renderer = EmailRenderer(templates)
     assert "red" not in renderer.render("mail", None, {"name": "Ana"}).html
     assert [p.path for p in renderer.problems] == [str(templates / "_styles.css")]
+
+
+# --------------------------------------------------------------------------- render limits
+NESTED_LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{{ b }}{% endfor %}{% endfor %}"
+SILENT_LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+
+
+def limited(directory: Path, files: dict[str, str], **limits: Any) -> EmailRenderer:
+    return EmailRenderer(write(directory, files), **{"time_limit": 0.2, "output_limit": 10_000, **limits})
+
+
+@pytest.mark.parametrize("skeletons", [True, False])
+@pytest.mark.parametrize("loops", [NESTED_LOOPS, SILENT_LOOPS])
+def test_runaway_loops_stop_at_the_time_limit(tmp_path: Path, skeletons: bool, loops: str) -> None:
+    """It stops a template that loops for hours after the time limit, naming the file, line and limit."""
+    renderer = limited(tmp_path, email(subject=f"Hi {{{{ name }}}}\n{loops}"), skeletons=skeletons, output_limit=10**9)
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert time.monotonic() - started < 1.5
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / 'mail.subject'}:2: rendering took longer than 0.2 s (time limit)"
+    ]
+
+
+def test_the_time_limit_covers_context_files_and_layouts(tmp_path: Path) -> None:
+    """It applies the limit to ``_context/`` files (reused or not) and to layouts a part extends."""
+    files = {
+        "_context/words.txt": "{% set greeting = 'Hello' %}\n" + SILENT_LOOPS,
+        "_layout.html": "<html>\n" + SILENT_LOOPS + "{% block body %}{% endblock %}</html>",
+        **email(html='{% extends "_layout.html" %}{% block body %}{{ name }}{% endblock %}'),
+    }
+    renderer = limited(tmp_path, files)
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / '_context' / 'words.txt'}:2: rendering took longer than 0.2 s (time limit)"
+    ]
+    (tmp_path / "_context" / "words.txt").unlink()
+    renderer = limited(tmp_path, {})
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / '_layout.html'}:2: rendering took longer than 0.2 s (time limit)"
+    ]
+
+
+def test_recursion_through_calls_is_timed_too(tmp_path: Path) -> None:
+    """It checks the time at every call, so a recursive loop cannot escape it."""
+    loop = "{% for a in range(100000) recursive %}{{ loop(range(100000)) if loop.depth < 3 else '' }}{% endfor %}"
+    renderer = limited(tmp_path, email(text=f"x\n{loop}"), output_limit=10**9)
+    with pytest.raises(TemplateError, match="time limit"):
+        renderer.render("mail", None, {"name": "Ana"})
+
+
+def test_a_file_that_keeps_running_out_of_time_is_not_run_again(tmp_path: Path) -> None:
+    """It fails at once the emails whose file ran out of time three times: a batch does not wait on each."""
+    renderer = limited(tmp_path, email(subject=f"Hi\n{SILENT_LOOPS}"), time_limit=0.1)
+    for _ in range(3):
+        with pytest.raises(TemplateError):
+            renderer.render("mail", None, {"name": "Ana"})
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Bob"})
+    assert time.monotonic() - started < 0.05
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / 'mail.subject'}:2: rendering took longer than 0.1 s (time limit)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("9**(9**9)", "the result of ** would have more than 16,384 bits (size limit)"),
+        ("'x'*10**8", "the result of * would be 100,000,000 characters, more than 10,000 (size limit)"),
+        ("10**8*'x'", "the result of * would be 100,000,000 characters, more than 10,000 (size limit)"),
+        ("['ab']*10**8", "the result of * would be 300,000,000 characters, more than 10,000 (size limit)"),
+        ("('x'*9000) + ('y'*9000)", "the result of + would be 18,000 characters, more than 10,000 (size limit)"),
+        ("('x'*9000) ~ ('y'*9000)", "the result of ~ would be 18,000 characters, more than 10,000 (size limit)"),
+        ("'%0999999999d' % 1", "a % format's width would be 999,999,999 characters, more than 10,000 (size limit)"),
+        (
+            "'{:>999999999}'.format(1)",
+            "a format's width would be 999,999,999 characters, more than 10,000 (size limit)",
+        ),
+        ("'x'|center(999999999)", "center would be 999,999,999 characters, more than 10,000 (size limit)"),
+        ("'x'.ljust(999999999)", "ljust would be 999,999,999 characters, more than 10,000 (size limit)"),
+        ("('x'*9000)|replace('x', 'xy')", "replace would be 18,000 characters, more than 10,000 (size limit)"),
+        (
+            "range(10000)|map('string')|map('center', 1000)|join",
+            "join would be more than 10,000 characters (size limit)",
+        ),
+        (
+            "''.join(range(10000)|map('string')|map('center', 1000))",
+            "join would be more than 10,000 characters (size limit)",
+        ),
+        (
+            "[1]|batch(999999999, 'x')|list",
+            "the number of groups would be 999,999,999 groups, more than 10,000 (size limit)",
+        ),
+        ("lipsum(999999)", "lipsum would be 799,999,200 characters, more than 10,000 (size limit)"),
+        (
+            "range(10000)|map('string')|map('center', 9000)|list|length",
+            "the rendering built more than 200,000 characters in all (size limit)",
+        ),
+    ],
+)
+def test_operations_that_would_build_too_much_are_refused_before(tmp_path: Path, expression: str, message: str) -> None:
+    """It refuses an operator, filter or method whose result would pass the size limit, before building it."""
+    started = time.monotonic()
+    renderer = limited(tmp_path, email(text=f"{{{{ name }}}}\n{{{{ {expression} }}}}"), time_limit=5)
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert problem_lines(raised.value) == [f"{tmp_path / 'mail.txt'}:2: {message}"]
+    assert time.monotonic() - started < 1
+
+
+def test_ordinary_uses_of_the_checked_operations_still_work(tmp_path: Path) -> None:
+    """It leaves small repetitions, joins, formats and powers alone."""
+    text = "{{ '-'*3 }}{{ 2**10 }}{{ [1, 2]|join(',') }}{{ '%3d' % 7 }}{{ '{:>3}'.format(8) }}{{ 'a' ~ 'b' + 'c' }}"
+    renderer = limited(tmp_path, email(text=text))
+    assert renderer.render("mail", None, {"name": "Ana"}).text.strip() == "---10241,2  7  8abc"
+
+
+@pytest.mark.parametrize("skeletons", [True, False])
+def test_output_stops_at_the_limit_as_it_is_generated(tmp_path: Path, skeletons: bool) -> None:
+    """It stops rendering a part when what it printed passes the limit, naming the loop printing then."""
+    html = "<p>{{ name }}</p>\n{% for a in range(100000) %}\n<i>{{ a }}</i>\n{% endfor %}"
+    renderer = limited(tmp_path, email(html=html), skeletons=skeletons)
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / 'mail.html'}:2: the output passed 10,000 characters (output limit)"
+    ]
+
+
+def test_captured_output_is_measured_before_it_is_joined(tmp_path: Path) -> None:
+    """It refuses a ``{% set %}`` block or macro whose captured output would pass the limit."""
+    text = "{{ name }}\n{% set big %}{% for a in range(5000) %}{{ 'abc' }}{% endfor %}{% endset %}{{ big|length }}"
+    renderer = limited(tmp_path, email(text=text))
+    with pytest.raises(TemplateError) as raised:
+        renderer.render("mail", None, {"name": "Ana"})
+    assert problem_lines(raised.value) == [
+        f"{tmp_path / 'mail.txt'}:2: the output captured would pass 10,000 characters (output limit)"
+    ]
+
+
+def test_limits_belong_to_each_renderer(tmp_path: Path) -> None:
+    """It keeps each renderer's limits its own, with defaults of 2 s and 1,000,000 characters."""
+    files = email(text="{{ name }}\n{{ 'x' * 50000 }}")
+    small = limited(tmp_path, files)
+    default = EmailRenderer(tmp_path)
+    assert (default.guard.limits.time_limit, default.guard.limits.output_limit) == (2.0, 1_000_000)
+    assert len(default.render("mail", None, {"name": "Ana"}).text) == len("Ana\n") + 50_000 + len("\n")
+    with pytest.raises(TemplateError, match="size limit"):
+        small.render("mail", None, {"name": "Ana"})
