@@ -84,6 +84,8 @@ _REUSED_LIMIT = 1000
 _GIVE_UP = 200
 #: Groups of skeletons kept at most (per renderer).
 _SKELETON_LIMIT = 2000
+#: Where the sandboxes keep the renderer's ``Guard`` (see ``_Sandbox.guard``).
+_GUARD_POLICY = "referral_automation.guard"
 #: Times a file may run out of time before the renderer stops running it (a stall of the machine
 #: can make a good file miss its deadline once; a runaway loop misses it every time, and running
 #: it for every email of a batch would cost a send run ``time_limit`` seconds an email).
@@ -162,8 +164,17 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     code_generator_class = _LimitedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
-    #: The renderer's limits and the deadline of the rendering under way (set by ``EmailRenderer``).
-    guard: Guard
+
+    @property
+    def guard(self) -> Guard:
+        """The renderer's limits and the deadline of the rendering under way (see ``limits``).
+
+        Kept in Jinja's ``policies`` dict, not as an attribute of its own: the environment has 29
+        attributes, and a 30th makes CPython give up its shared-key layout, which slowed every
+        ``environment.getattr`` a template makes, and rendering an email by 3 %.
+        """
+        guard: Guard = self.policies[_GUARD_POLICY]
+        return guard
 
     #: Every template file's name, for ``localized()``.
     template_names: frozenset[str] = frozenset()
@@ -318,7 +329,7 @@ class EmailRenderer:
         #: (source as compiled, file name) of every template loaded, by name.
         self.sources: dict[str, tuple[str, str]] = {}
         self.env = self._sandbox(_Sandbox, loader=loader)
-        self.env.guard = self.guard
+        self.env.policies[_GUARD_POLICY] = self.guard
         self.files = self._list_files()
         #: Files and folders never read: links out of the templates directory, pipes, devices.
         self.refused: list[Problem] = list(loader.refused)
@@ -336,7 +347,7 @@ class EmailRenderer:
         self.skeletons = skeletons
         self.skeleton_env = self._sandbox(_SkeletonSandbox, loader=_LoadedLoader(self), finalize=skeleton.finalize)
         self.skeleton_env.template_names = self.env.template_names
-        self.skeleton_env.guard = self.guard
+        self.skeleton_env.policies[_GUARD_POLICY] = self.guard
         self.skeleton_env.globals = self.env.globals
         self.skeleton_env.filters = {n: skeleton.guard(f, n) for n, f in self.env.filters.items()}
         self.skeleton_env.tests = {n: skeleton.guard(f, n) for n, f in self.env.tests.items()}  # type: ignore[arg-type]
