@@ -24,18 +24,21 @@ from typing import Any
 
 from jinja2 import (
     BaseLoader,
-    FileSystemLoader,
     StrictUndefined,
+    TemplateAssertionError,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     meta,
     nodes,
     pass_context,
 )
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template, TemplateModule
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum, missing
 from markupsafe import escape
 
 from referral_automation.email.rendering import skeleton
@@ -47,6 +50,21 @@ from referral_automation.email.rendering.inlining import (
     make_inliner,
     strip_css_comments,
 )
+from referral_automation.email.rendering.limits import (
+    OUTPUT_LIMIT,
+    SIZED_FILTERS,
+    TIME_LIMIT,
+    Guard,
+    OutputLimitError,
+    RenderLimitError,
+    RenderLimits,
+    TimeLimitError,
+    bounded_lipsum,
+    check_method,
+    instrument,
+    sized_filter,
+)
+from referral_automation.email.rendering.loading import ConfinedLoader, RefusedTemplateError
 from referral_automation.errors import Problem, TemplateError
 
 #: The parts of an email, by file suffix.
@@ -66,6 +84,12 @@ _REUSED_LIMIT = 1000
 _GIVE_UP = 200
 #: Groups of skeletons kept at most (per renderer).
 _SKELETON_LIMIT = 2000
+#: Where the sandboxes keep the renderer's ``Guard`` (see ``_Sandbox.guard``).
+_GUARD_POLICY = "referral_automation.guard"
+#: Times a file may run out of time before the renderer stops running it (a stall of the machine
+#: can make a good file miss its deadline once; a runaway loop misses it every time, and running
+#: it for every email of a batch would cost a send run ``time_limit`` seconds an email).
+_RUNAWAY_AFTER = 3
 #: The context file whose output is the ready-to-send introduction (see ``IntroductionView``).
 INTRODUCTION = "introduction"
 
@@ -121,8 +145,36 @@ class ContextFile(TemplateModule):
     """A rendered ``_context/`` file: its ``{% set %}`` names as attributes, its output as ``str()``."""
 
 
+class UnknownFunctionError(UndefinedError):
+    """A template calls a name nothing defines: ``{{ frobnicate() }}``."""
+
+
+class _LimitedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with the result of ``~`` measured (see ``limits``)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's visitor name
+        self.write("environment.guard.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped."""
+    """The sandbox, plus: a ``.txt`` macro called from an ``.html`` template has its output escaped,
+    and the renderer's limits (``limits``) on loops, calls, operators and captured output."""
+
+    code_generator_class = _LimitedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    @property
+    def guard(self) -> Guard:
+        """The renderer's limits and the deadline of the rendering under way (see ``limits``).
+
+        Kept in Jinja's ``policies`` dict, not as an attribute of its own: the environment has 29
+        attributes, and a 30th makes CPython give up its shared-key layout, which slowed every
+        ``environment.getattr`` a template makes, and rendering an email by 3 %.
+        """
+        guard: Guard = self.policies[_GUARD_POLICY]
+        return guard
 
     #: Every template file's name, for ``localized()``.
     template_names: frozenset[str] = frozenset()
@@ -148,7 +200,31 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
+    def _generate(
+        self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
+    ) -> str:
+        """Refuses unknown filters and tests at compile time, even where Jinja would wait for the
+        render to reach them (inside ``{% if %}``): a branch validation's samples never take must
+        not fail its first customer."""
+        for node in source.find_all((nodes.Filter, nodes.Test)):
+            kind, known = ("filter", self.filters) if isinstance(node, nodes.Filter) else ("test", self.tests)
+            if node.name not in known:
+                raise TemplateAssertionError(f"No {kind} named {node.name!r}.", node.lineno, name, filename)
+        instrument(source)
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        self.guard.check_binop(operator, left, right)
+        return self.binop_table[operator](left, right)
+
+    def concat(self, pieces: Any) -> str:
+        return self.guard.concat(pieces)
+
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if isinstance(__obj, Undefined) and __obj._undefined_obj is missing:
+            raise UnknownFunctionError(f"no function named {__obj._undefined_name!r}")
+        __self.guard.check_time()
+        args = check_method(__self.guard, __obj, args, kwargs)
         value = super().call(__context, __obj, *args, **kwargs)
         if isinstance(__obj, Macro) and __context.eval_ctx.autoescape and not __obj._default_autoescape:
             return escape(str(value))
@@ -188,11 +264,11 @@ def _localized(context: Context, name: str) -> str:
     return str(name)
 
 
-class _InliningLoader(FileSystemLoader):
-    """Files from the templates directory; HTML ones come back with their CSS inlined."""
+class _InliningLoader(ConfinedLoader):
+    """Files from the templates directory (see ``loading``); HTML ones come back with their CSS inlined."""
 
     def __init__(self, renderer: EmailRenderer) -> None:
-        super().__init__(str(renderer.templates_dir), encoding="utf-8")
+        super().__init__(renderer.templates_dir)
         self.renderer = renderer
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
@@ -231,10 +307,20 @@ class _LoadedLoader(BaseLoader):
 class EmailRenderer:
     """Compiles every template under ``templates_dir`` once and renders emails from them."""
 
-    def __init__(self, templates_dir: Path, *, skeletons: bool = True) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        skeletons: bool = True,
+        time_limit: float = TIME_LIMIT,
+        output_limit: int = OUTPUT_LIMIT,
+    ) -> None:
+        """``time_limit`` (seconds per ``render`` call) and ``output_limit`` (characters per part)
+        bound what a template may cost; see ``limits`` for why the defaults are what they are."""
         self.templates_dir = Path(templates_dir)
-        stylesheet = self.templates_dir / STYLESHEET
-        self.css = strip_css_comments(stylesheet.read_text(encoding="utf-8")) if stylesheet.is_file() else ""
+        self.guard = Guard(RenderLimits(time_limit, output_limit))
+        loader = _InliningLoader(self)
+        self.css = strip_css_comments(loader.read_text(STYLESHEET) or "")
         self.inliner = make_inliner(self.css)
         #: True when some HTML template could not be inlined at load time: inline every email instead.
         self.inline_each_email = False
@@ -242,8 +328,11 @@ class EmailRenderer:
         self.line_maps: dict[str, InlinedSource] = {}
         #: (source as compiled, file name) of every template loaded, by name.
         self.sources: dict[str, tuple[str, str]] = {}
-        self.env = self._sandbox(_Sandbox, loader=_InliningLoader(self))
+        self.env = self._sandbox(_Sandbox, loader=loader)
+        self.env.policies[_GUARD_POLICY] = self.guard
         self.files = self._list_files()
+        #: Files and folders never read: links out of the templates directory, pipes, devices.
+        self.refused: list[Problem] = list(loader.refused)
         self.env.template_names = frozenset(self.files)
         #: The views emails of one group share (``build_context``), made once.
         self.shared_views = SharedViews()
@@ -251,10 +340,14 @@ class EmailRenderer:
         self.encoder = MailtoEncoder()
         self.env.globals.update(mailto=self.encoder.mailto, localized=_localized)
         self.env.filters.update(ucfirst=ucfirst, nl2br=nl2br)
+        for name, check in SIZED_FILTERS.items():
+            self.env.filters[name] = sized_filter(self.guard, self.env.filters[name], check)
+        self.env.globals["lipsum"] = bounded_lipsum(self.guard, generate_lorem_ipsum)
         #: Parts rendered once per group of customers and filled in per email (see ``skeleton``).
         self.skeletons = skeletons
         self.skeleton_env = self._sandbox(_SkeletonSandbox, loader=_LoadedLoader(self), finalize=skeleton.finalize)
         self.skeleton_env.template_names = self.env.template_names
+        self.skeleton_env.policies[_GUARD_POLICY] = self.guard
         self.skeleton_env.globals = self.env.globals
         self.skeleton_env.filters = {n: skeleton.guard(f, n) for n, f in self.env.filters.items()}
         self.skeleton_env.tests = {n: skeleton.guard(f, n) for n, f in self.env.tests.items()}  # type: ignore[arg-type]
@@ -273,7 +366,11 @@ class EmailRenderer:
         self._reuse_misses: dict[str, int] = {}
         self._context_renders: dict[str, int] = {}
         #: Files that do not compile, with ``path:line``; rendering an email that uses them raises.
-        self.problems: list[Problem] = [p for name in sorted(self.files) for p in self._compile(name)]
+        self._broken: dict[str, list[Problem]] = {}
+        #: Files that ran out of time ``_RUNAWAY_AFTER`` times: their problem, raised without running them.
+        self._runaway: dict[str, list[Problem]] = {}
+        self._timeouts: dict[str, int] = {}
+        self.problems: list[Problem] = [*self.refused, *(p for name in sorted(self.files) for p in self._compile(name))]
 
     def _sandbox(self, kind: type[_Sandbox], **options: Any) -> _Sandbox:
         return kind(
@@ -297,7 +394,8 @@ class EmailRenderer:
         try:
             self._templates[name] = self.env.get_template(name)
         except Exception as error:  # any failure of a user's template is a problem to report
-            return self.problems_from(error, default_file=name)
+            self._broken[name] = self.problems_from(error, default_file=name)
+            return self._broken[name]
         return []
 
     def locales(self, template: str) -> list[str | None]:
@@ -467,26 +565,36 @@ class EmailRenderer:
     def render(self, template: str, locale: str | None, context: Mapping[str, Any]) -> RenderedEmail:
         """Subject (one line), HTML (inline styles) and text of ``template`` for ``context``.
 
-        Raises ``TemplateError`` naming the file and line of whatever went wrong.
+        Raises ``TemplateError`` naming the file and line of whatever went wrong, a limit passed
+        included (``limits``: the whole call has ``time_limit`` seconds, each part ``output_limit``
+        characters).
         """
-        chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
-        variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts(
-            (subject_name, html_name, text_name), variables, self.add_context(template, chosen, variables)
-        )
-        subject = parts(subject_name)
-        html = parts(html_name)
-        text = parts(text_name)
+        started = self.guard.start()
+        try:
+            chosen, (subject_name, html_name, text_name) = self.resolve(template, locale)
+            variables = {**self.env.globals, **context, "email_locale": chosen}
+            parts = self._parts(
+                (subject_name, html_name, text_name), variables, self.add_context(template, chosen, variables)
+            )
+            subject = parts(subject_name)
+            html = parts(html_name)
+            text = parts(text_name)
+        finally:
+            self.guard.stop(started)
         if self.inline_each_email:
             html = self.inliner.inline(html)
         return RenderedEmail(subject=" ".join(subject.split()), html=html, text=tidy_text(text))
 
     def render_subject(self, template: str, locale: str | None, context: Mapping[str, Any]) -> str:
         """Only the subject of ``template`` (follow-ups quote the first email's)."""
-        chosen, (subject_name, _, _) = self.resolve(template, locale)
-        variables = {**self.env.globals, **context, "email_locale": chosen}
-        parts = self._parts((subject_name,), variables, self.add_context(template, chosen, variables))
-        return " ".join(parts(subject_name).split())
+        started = self.guard.start()
+        try:
+            chosen, (subject_name, _, _) = self.resolve(template, locale)
+            variables = {**self.env.globals, **context, "email_locale": chosen}
+            parts = self._parts((subject_name,), variables, self.add_context(template, chosen, variables))
+            return " ".join(parts(subject_name).split())
+        finally:
+            self.guard.stop(started)
 
     # ------------------------------------------------------------------ skeletons
     def _parts(self, names: tuple[str, ...], variables: dict[str, Any], fresh: frozenset[str]) -> Callable[[str], str]:
@@ -542,20 +650,31 @@ class EmailRenderer:
 
         Any error counts as None: the ordinary render that follows reports it with path and line.
         """
-        if not self._skeletal_file(name):
-            return None
+        if not self._skeletal_file(name) or name in self._runaway:
+            return None  # (a runaway one: the ordinary render raises its problem at once)
         try:
             template = self.skeleton_env.get_template(name)
             context = template.new_context(plan.build(), shared=True)
-            return skeleton.render_skeleton(lambda: self.skeleton_env.concat(template.root_render_func(context)))
+            try:
+                return skeleton.render_skeleton(lambda: self.guard.joined(template.root_render_func(context)))
+            except RenderLimitError:  # no ordinary render after it: the limit is the email's
+                self.skeleton_env.handle_exception()  # rewrites the traceback to template lines, and raises
+        except RenderLimitError as error:
+            problems = self.problems_from(error, default_file=name)
+            if isinstance(error, TimeLimitError):
+                self._timed_out(name, problems)
+            raise TemplateError(problems) from error
         except Exception:  # see the docstring
             return None
+        return None
 
     def _skeletal_file(self, name: str) -> bool:
         """Whether ``name`` and the layouts it extends never capture printed output (``skeleton.capturing``)."""
         known = self._skeletal.get(name)
         if known is None:
             self._skeletal[name] = False  # a template extending itself stops here
+            if name in self._broken:
+                return False  # it does not compile: the ordinary render reports why
             try:
                 tree = self.env.parse(self.sources[name][0])
             except Exception:  # the ordinary render reports it
@@ -569,31 +688,43 @@ class EmailRenderer:
         """Every problem rendering ``template`` meets, each file on its own (one error hides no other)."""
         chosen, names = self.resolve(template, locale)
         variables = {**self.env.globals, **context, "email_locale": chosen}
+        started = self.guard.start()
         try:
             self.add_context(template, chosen, variables)
         except TemplateError as error:
             return error.problems
+        finally:
+            self.guard.stop(started)
         problems: list[Problem] = []
         for name in names:
+            started = self.guard.start()
             try:
                 self._run(name, variables)
             except TemplateError as error:
                 problems += error.problems
+            finally:
+                self.guard.stop(started)
         return problems
 
     def _run(self, name: str, variables: dict[str, Any], *, as_module: bool = False) -> Any:
         """Render ``name`` with ``variables`` (globals included: they are shared, not copied again)."""
         template = self._templates.get(name)
+        if template is None and name in self._broken:
+            raise TemplateError(self._broken[name])
+        if name in self._runaway:
+            raise TemplateError(self._runaway[name])
         try:
             if template is None:
                 template = self._templates[name] = self.env.get_template(name)
             context = template.new_context(variables, shared=True)
             try:
                 if as_module:
-                    return ContextFile(template, context)
-                return self.env.concat(template.root_render_func(context))
+                    return ContextFile(template, context, self.guard.collected(template.root_render_func(context)))
+                return self.guard.joined(template.root_render_func(context))
             except Exception:
                 self.env.handle_exception()  # rewrites the traceback to template lines, and raises
+        except RefusedTemplateError as error:
+            raise TemplateError([Problem(error.path, None, error.reason)]) from error
         except TemplateNotFound as error:
             missing = error.name or name
             message = "template not found"
@@ -604,14 +735,29 @@ class EmailRenderer:
             raise
         except Exception as error:
             problems = self.problems_from(error, default_file=name)
+            if isinstance(error, TimeLimitError):
+                self._timed_out(name, problems)
             raise TemplateError(problems) from error
+
+    def _timed_out(self, name: str, problems: list[Problem]) -> None:
+        count = self._timeouts[name] = self._timeouts.get(name, 0) + 1
+        if count >= _RUNAWAY_AFTER:
+            self._runaway[name] = problems
 
     def problems_from(self, error: BaseException, default_file: str | None = None) -> list[Problem]:
         """``path:line: message`` for an error raised by a template, its compiler or its sandbox."""
         if isinstance(error, TemplateSyntaxError):
             path = error.filename or (self.path_of(error.name) if error.name else self.path_of(default_file or "?"))
-            return [Problem(path, error.lineno, f"syntax error: {error.message}")]
+            inlined = self.line_maps.get(path)
+            line = inlined.original_line(error.lineno) if inlined and error.lineno else error.lineno
+            unknown = _UNKNOWN_NAME.fullmatch(error.message or "")
+            if unknown is not None:
+                return [Problem(path, line, f"no {unknown['kind']} named {unknown['name']}")]
+            return [Problem(path, line, f"syntax error: {error.message}")]
         where = self._template_frame(error.__traceback__)
+        if isinstance(error, OutputLimitError) and error.where is not None:
+            inlined = self.line_maps.get(error.where[0])
+            where = (error.where[0], inlined.original_line(error.where[1]) if inlined else error.where[1])
         if where is not None:
             return [Problem(where[0], where[1], describe(error))]
         if default_file is None:
@@ -635,6 +781,8 @@ def _walk(tb: TracebackType | None) -> Iterator[tuple[Any, int]]:
         tb = tb.tb_next
 
 
+#: Jinja's words for a filter or test that does not exist (at compile time, or at run time inside ``if``).
+_UNKNOWN_NAME = re.compile(r"No (?P<kind>filter|test) named (?P<name>'[^']*')(?: found)?\.")
 #: Jinja's names of internal types, as a marketer reads them.
 READABLE_TYPES = {"'template_module'": "the imported template", "'context_file'": "the _context file"}
 _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
@@ -643,6 +791,11 @@ _OBJECT_TYPE = re.compile(r"'(?:\w+\.)*(\w+?)(?:View)? object'")
 def describe(error: BaseException) -> str:
     """A marketer-readable message: ``'customer' has no attribute 'nickname'``."""
     message = str(error)
+    unknown = _UNKNOWN_NAME.fullmatch(message)
+    if unknown is not None:
+        return f"no {unknown['kind']} named {unknown['name']}"
+    if isinstance(error, UnknownFunctionError | RenderLimitError):
+        return message
     if isinstance(error, UndefinedError):
         named = _OBJECT_TYPE.sub(lambda m: "'" + re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower() + "'", message)
         for internal, readable in READABLE_TYPES.items():

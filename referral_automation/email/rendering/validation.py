@@ -90,9 +90,15 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 def _file_name_problems(renderer: EmailRenderer) -> list[Problem]:
     """Files that look like templates but whose names the renderer cannot read, and half translations."""
     problems = []
+    refused = {problem.path for problem in renderer.refused}
     for path in sorted(renderer.templates_dir.rglob("*")):
         name = path.relative_to(renderer.templates_dir).as_posix()
-        if path.is_file() and path.suffix.lstrip(".") in TEMPLATE_SUFFIXES and name not in renderer.files:
+        if (
+            str(path) not in refused
+            and path.is_file()
+            and path.suffix.lstrip(".") in TEMPLATE_SUFFIXES
+            and name not in renderer.files
+        ):
             problems.append(
                 Problem(str(path), None, "unexpected file name: use <name>.<part> or <name>.<locale>.<part>")
             )
