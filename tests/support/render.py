@@ -90,3 +90,12 @@ def copy_templates(tmp_path: Path) -> Path:
     target = tmp_path / "templates"
     shutil.copytree(TEMPLATES, target)
     return target
+
+
+def write_templates(directory: Path, files: dict[str, str]) -> Path:
+    """``files`` (path relative to ``directory``: text) written under ``directory``, folders made."""
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory

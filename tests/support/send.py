@@ -235,3 +235,23 @@ def transactions_begun(factory: sessionmaker[Session]) -> Iterator[list[object]]
         yield begun
     finally:
         event.remove(engine, "begin", count)
+
+
+BERLIN = "Europe/Berlin"
+#: NOW is Wednesday 11:00 in Berlin; +3 days is Saturday, so the first follow-up is Monday 09:00.
+FIRST_FOLLOW_UP = at_local(BERLIN, 2026, 3, 9, 9)
+#: +7 days is the next Wednesday at 11:00, inside the window.
+SECOND_FOLLOW_UP = at_local(BERLIN, 2026, 3, 11, 11)
+
+
+def sent_request(
+    factory: Factory, sender: EmailSender, customer_id: str = "ann", config: AppConfig | None = None
+) -> str:
+    """A request whose first ask went out at NOW."""
+    add_customer(factory, customer_id, timezone=BERLIN)
+    request_id = add_request(factory, customer_id)
+    send_due(
+        factory, config=config or shipped_config(), sender=sender, composer=fake_composer, now=NOW, options=OPTIONS
+    )
+    assert request_row(factory, request_id).status == "sent"
+    return request_id

@@ -11,14 +11,7 @@ import pytest
 
 from referral_automation.email.rendering.renderer import EmailRenderer
 from referral_automation.errors import TemplateError
-
-
-def write(directory: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return directory
+from tests.support.render import write_templates
 
 
 def email(subject: str = "Hi {{ name }}", html: str = "<p>{{ name }}</p>", text: str = "{{ name }}") -> dict[str, str]:
@@ -37,7 +30,7 @@ def test_unknown_filter_in_a_branch_not_taken_is_found_at_build(tmp_path: Path, 
     text = (
         "{{ name }}\n{% if name == 'nobody' %}{{ name|capitalise }}{% endif %}\n{% if name is shouting %}!{% endif %}"
     )
-    renderer = EmailRenderer(write(tmp_path, email(text=text)), skeletons=skeletons)
+    renderer = EmailRenderer(write_templates(tmp_path, email(text=text)), skeletons=skeletons)
     path = tmp_path / "mail.txt"
     assert [str(p) for p in renderer.problems] == [f"{path}:2: no filter named 'capitalise'"]
     with pytest.raises(TemplateError) as raised:
@@ -51,7 +44,7 @@ def test_unknown_test_in_a_layout_fails_the_emails_extending_it(tmp_path: Path) 
         "_layout.html": "<html>\n{% if name is shouting %}!{% endif %}{% block body %}{% endblock %}</html>",
         **email(html='{% extends "_layout.html" %}{% block body %}{{ name }}{% endblock %}'),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     layout = tmp_path / "_layout.html"
     assert [str(p) for p in renderer.problems] == [f"{layout}:2: no test named 'shouting'"]
     with pytest.raises(TemplateError) as raised:
@@ -62,7 +55,9 @@ def test_unknown_test_in_a_layout_fails_the_emails_extending_it(tmp_path: Path) 
 @pytest.mark.parametrize("skeletons", [True, False])
 def test_calling_an_unknown_function_names_it(tmp_path: Path, skeletons: bool) -> None:
     """It reports a call of a name nothing defines as an unknown function, with its line."""
-    renderer = EmailRenderer(write(tmp_path, email(subject="Hi\n{{ frobnicate(name) }}")), skeletons=skeletons)
+    renderer = EmailRenderer(
+        write_templates(tmp_path, email(subject="Hi\n{{ frobnicate(name) }}")), skeletons=skeletons
+    )
     assert renderer.problems == []
     with pytest.raises(TemplateError) as raised:
         renderer.render("mail", None, {"name": "Ana"})
@@ -71,7 +66,7 @@ def test_calling_an_unknown_function_names_it(tmp_path: Path, skeletons: bool) -
 
 def test_calling_a_missing_attribute_still_says_which(tmp_path: Path) -> None:
     """It keeps the usual message for a method the value does not have."""
-    renderer = EmailRenderer(write(tmp_path, email(subject="{{ name.shout() }}")))
+    renderer = EmailRenderer(write_templates(tmp_path, email(subject="{{ name.shout() }}")))
     with pytest.raises(TemplateError) as raised:
         renderer.render("mail", None, {"name": "Ana"})
     assert problem_lines(raised.value) == [f"{tmp_path / 'mail.subject'}:1: undefined: 'str' has no attribute 'shout'"]
@@ -92,7 +87,7 @@ def outside(tmp_path: Path) -> Path:
 
 def test_a_file_linked_from_outside_is_never_read(tmp_path: Path, outside: Path) -> None:
     """It neither lists nor reads a template that links outside the directory, and reports it."""
-    templates = write(tmp_path / "templates", email(text='{{ name }}\n{% include "_partials/leak.txt" %}'))
+    templates = write_templates(tmp_path / "templates", email(text='{{ name }}\n{% include "_partials/leak.txt" %}'))
     (templates / "_context").mkdir()
     (templates / "_context" / "leak.txt").symlink_to(outside / "secret.txt")
     (templates / "_partials").mkdir()
@@ -114,7 +109,7 @@ def test_a_file_linked_from_outside_is_never_read(tmp_path: Path, outside: Path)
 
 def test_a_folder_linked_from_outside_is_never_walked(tmp_path: Path, outside: Path) -> None:
     """It refuses a linked folder that leads outside, and any file named through it."""
-    templates = write(tmp_path / "templates", email(subject='{% include "_partials/secret.txt" %}'))
+    templates = write_templates(tmp_path / "templates", email(subject='{% include "_partials/secret.txt" %}'))
     (templates / "_partials").symlink_to(outside, target_is_directory=True)
     renderer = EmailRenderer(templates)
     assert sorted(renderer.files) == ["mail.html", "mail.subject", "mail.txt"]
@@ -128,7 +123,7 @@ def test_a_folder_linked_from_outside_is_never_walked(tmp_path: Path, outside: P
 
 def test_links_inside_the_directory_are_followed_and_loops_end(tmp_path: Path) -> None:
     """It reads a file or folder linked from inside the directory, and walks a link loop once."""
-    templates = write(
+    templates = write_templates(
         tmp_path / "templates",
         {**email(text='{% include "_partials/footer.txt" %} {{ greeting }}'), "shared/footer.txt": "Bye"},
     )
@@ -143,7 +138,7 @@ def test_links_inside_the_directory_are_followed_and_loops_end(tmp_path: Path) -
 
 def test_a_named_pipe_is_never_opened(tmp_path: Path) -> None:
     """It refuses a named pipe (reading one would wait forever) and reports what it is."""
-    templates = write(tmp_path / "templates", email())
+    templates = write_templates(tmp_path / "templates", email())
     (templates / "_context").mkdir()
     os.mkfifo(templates / "_context" / "pipe.txt")
     (templates / "_partials").mkdir()
@@ -160,7 +155,7 @@ def test_a_named_pipe_is_never_opened(tmp_path: Path) -> None:
 def test_a_stylesheet_linked_from_outside_is_not_inlined(tmp_path: Path, outside: Path) -> None:
     """It does not read a stylesheet that links outside the directory."""
     (outside / "evil.css").write_text("p { color: red; }", encoding="utf-8")
-    templates = write(tmp_path / "templates", email())
+    templates = write_templates(tmp_path / "templates", email())
     (templates / "_styles.css").symlink_to(outside / "evil.css")
     renderer = EmailRenderer(templates)
     assert "red" not in renderer.render("mail", None, {"name": "Ana"}).html
@@ -173,7 +168,7 @@ SILENT_LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfo
 
 
 def limited(directory: Path, files: dict[str, str], **limits: Any) -> EmailRenderer:
-    return EmailRenderer(write(directory, files), **{"time_limit": 0.2, "output_limit": 10_000, **limits})
+    return EmailRenderer(write_templates(directory, files), **{"time_limit": 0.2, "output_limit": 10_000, **limits})
 
 
 @pytest.mark.parametrize("skeletons", [True, False])

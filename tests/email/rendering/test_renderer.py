@@ -14,15 +14,7 @@ from referral_automation.email.rendering.context import customer_view
 from referral_automation.email.rendering.functions import MailtoEncoder, nl2br, tidy_text
 from referral_automation.email.rendering.renderer import EmailRenderer, locale_chain, parse_template_name
 from referral_automation.errors import TemplateError
-from tests.support.render import MOMENT_AT, compose, copy_templates, customer, shipped_renderer
-
-
-def write(directory: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return directory
+from tests.support.render import MOMENT_AT, compose, copy_templates, customer, shipped_renderer, write_templates
 
 
 def email_files(stem: str, subject: str = "Hi", html: str = "<p>{{ name }}</p>", text: str = "{{ name }}") -> dict:
@@ -63,7 +55,7 @@ def test_template_file_names() -> None:
 def test_locale_fallback_picks_the_nearest_translation(tmp_path: Path, locale: str | None, expected: str) -> None:
     """It renders ``name.<locale>`` files when they exist, else the language's, else the default."""
     files = {**email_files("c/m", subject="Hello"), **email_files("c/m.de", subject="Hallo")}
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     chosen, _ = renderer.resolve("c/m", locale)
     assert chosen == expected
     assert renderer.render("c/m", locale, {"name": "x"}).subject == ("Hallo" if expected else "Hello")
@@ -72,7 +64,7 @@ def test_locale_fallback_picks_the_nearest_translation(tmp_path: Path, locale: s
 def test_a_half_translated_email_falls_back_whole(tmp_path: Path) -> None:
     """It never mixes languages: a locale missing one of the three files is not used at all."""
     files = {**email_files("m", subject="Hello"), "m.fr.subject": "Bonjour", "m.fr.html": "<p>Bonjour</p>"}
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     assert renderer.render("m", "fr", {"name": "x"}).subject == "Hello"
 
 
@@ -100,7 +92,7 @@ def test_shipped_variant_without_translation_is_all_english_for_a_german_custome
 def test_missing_variable_names_template_file_and_line(tmp_path: Path) -> None:
     """It reports an undefined name with the template's path and line."""
     html = "<p>Hello</p>\n<p>\n  {{ customer.nickname }}\n</p>"
-    renderer = EmailRenderer(write(tmp_path, email_files("m", html=html)))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m", html=html)))
     with pytest.raises(TemplateError) as caught:
         renderer.render("m", None, {"name": "x", "customer": {"first_name": "Ana"}})
     (problem,) = caught.value.problems
@@ -118,7 +110,7 @@ def test_missing_variable_in_a_layout_names_the_layout(tmp_path: Path) -> None:
         **email_files("m", html='{% extends "_layout.html" %}\n{% block body %}{{ name }}{% endblock %}'),
         "_styles.css": ".x { color: red; }",
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     with pytest.raises(TemplateError) as caught:
         renderer.render("m", None, {"name": "x"})
     (problem,) = caught.value.problems
@@ -129,7 +121,7 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     """It collects a template that does not compile as a problem with path and line."""
     html = '<table\n  class="x">\n<tr><td>{{ name | }}</td></tr></table>'
     files = email_files("m", html=html, text="{% if name %}\n")
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     html_problem, text_problem = renderer.problems
     assert (html_problem.path, html_problem.line) == (str(tmp_path / "m.html"), 3)
     assert (text_problem.path, text_problem.line) == (str(tmp_path / "m.txt"), 1)
@@ -140,7 +132,7 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 def test_missing_template_is_a_template_error(tmp_path: Path) -> None:
     """It raises TemplateError naming the file it looked for."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m")))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m")))
     with pytest.raises(TemplateError) as caught:
         renderer.render("other", None, {})
     assert caught.value.problems[0].path == str(tmp_path / "other.subject")
@@ -159,7 +151,7 @@ def test_missing_template_is_a_template_error(tmp_path: Path) -> None:
 )
 def test_sandbox_blocks_attribute_escapes(tmp_path: Path, expression: str) -> None:
     """It refuses access to Python internals from a template."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m", subject=expression)))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m", subject=expression)))
     with pytest.raises(TemplateError) as caught:
         renderer.render("m", None, {"name": "x", "customer": customer()})
     (problem,) = caught.value.problems
@@ -169,7 +161,7 @@ def test_sandbox_blocks_attribute_escapes(tmp_path: Path, expression: str) -> No
 
 def test_sandbox_forbids_mutating_context_values(tmp_path: Path) -> None:
     """It refuses to let a template change a list or dict it was given."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m", subject="{{ items.append(1) }}")))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m", subject="{{ items.append(1) }}")))
     with pytest.raises(TemplateError):
         renderer.render("m", None, {"name": "x", "items": []})
 
@@ -177,7 +169,7 @@ def test_sandbox_forbids_mutating_context_values(tmp_path: Path) -> None:
 def test_templates_cannot_read_files_outside_their_directory(tmp_path: Path) -> None:
     """It refuses an include that climbs out of the templates directory."""
     (tmp_path / "secret.txt").write_text("s3cret", encoding="utf-8")
-    renderer = EmailRenderer(write(tmp_path / "t", email_files("m", subject='{% include "../secret.txt" %}')))
+    renderer = EmailRenderer(write_templates(tmp_path / "t", email_files("m", subject='{% include "../secret.txt" %}')))
     with pytest.raises(TemplateError):
         renderer.render("m", None, {"name": "x"})
 
@@ -185,7 +177,7 @@ def test_templates_cannot_read_files_outside_their_directory(tmp_path: Path) -> 
 # --------------------------------------------------------------------------- escaping and text
 def test_html_is_autoescaped_and_text_is_not(tmp_path: Path) -> None:
     """It escapes values in the HTML part only."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m")))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m")))
     rendered = renderer.render("m", None, {"name": '<b>Tom & "Jerry"</b>'})
     assert "<b>" not in rendered.html
     assert "&lt;b&gt;Tom &amp; &#34;Jerry&#34;&lt;/b&gt;" in rendered.html
@@ -202,7 +194,7 @@ def test_text_macro_output_is_escaped_in_html(tmp_path: Path) -> None:
             text='{% import "_p.txt" as p %}{{ p.hi(name) }}',
         ),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     rendered = renderer.render("m", None, {"name": "<script>x</script>"})
     assert "<script>" not in rendered.html
     assert "Hi &lt;script&gt;x&lt;/script&gt;!" in rendered.html
@@ -211,14 +203,14 @@ def test_text_macro_output_is_escaped_in_html(tmp_path: Path) -> None:
 
 def test_subject_is_one_line(tmp_path: Path) -> None:
     """It strips line breaks from the subject, whatever the template and the data."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m", subject="Hello\n{{ name }}\r\n  there\n")))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m", subject="Hello\n{{ name }}\r\n  there\n")))
     rendered = renderer.render("m", None, {"name": "Ana\r\nBcc: x@evil.example\u2028y"})
     assert rendered.subject == "Hello Ana Bcc: x@evil.example y there"
 
 
 def test_text_part_has_no_trailing_spaces_or_blank_runs(tmp_path: Path) -> None:
     """It tidies the plain-text part: no trailing spaces, at most one blank line in a row."""
-    renderer = EmailRenderer(write(tmp_path, email_files("m", text="\n\na  \n\n\n\nb\t\n\n")))
+    renderer = EmailRenderer(write_templates(tmp_path, email_files("m", text="\n\na  \n\n\n\nb\t\n\n")))
     assert renderer.render("m", None, {"name": "x"}).text == "a\n\nb\n"
 
 
@@ -319,7 +311,7 @@ def test_templates_that_cannot_be_inlined_early_are_inlined_per_email(tmp_path: 
     """It falls back to inlining each rendered email when a template's markup cannot be inlined in advance."""
     html = '<!DOCTYPE html><html><body><p class="x" {% if name %}id="n"{% endif %}>{{ name }}</p></body></html>'
     files = {**email_files("m", html=html), "_styles.css": ".x { color: #123456; }"}
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     assert renderer.inline_each_email
     rendered = renderer.render("m", None, {"name": "Ana"})
     assert re.search(r'<p class="x" id="n" style="color: #123456;">Ana</p>', rendered.html)
@@ -327,7 +319,7 @@ def test_templates_that_cannot_be_inlined_early_are_inlined_per_email(tmp_path: 
 
 def test_renderer_compiles_once(tmp_path: Path) -> None:
     """It renders from compiled templates: editing a file after the renderer is built changes nothing."""
-    directory = write(tmp_path, email_files("m", subject="Before"))
+    directory = write_templates(tmp_path, email_files("m", subject="Before"))
     renderer = EmailRenderer(directory)
     (directory / "m.subject").write_text("After", encoding="utf-8")
     assert renderer.render("m", None, {"name": "x"}).subject == "Before"
@@ -343,7 +335,7 @@ def test_context_files_become_variables_in_the_emails_locale(tmp_path: Path) -> 
         **email_files("c/m", subject="{{ words.hello }} {{ zeta.shout }}"),
         **email_files("c/m.de", subject="{{ words.hello }} {{ zeta.shout }}"),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     assert renderer.render("c/m", "en", {"name": "x"}).subject == "Hello HELLO"
     assert renderer.render("c/m", "de-CH", {"name": "x"}).subject == "Hallo HALLO"
 
@@ -356,7 +348,7 @@ def test_a_campaign_folder_overrides_a_context_file(tmp_path: Path) -> None:
         **email_files("partners/m", subject="{{ words.hello }}"),
         **email_files("customers/m", subject="{{ words.hello }}"),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     assert renderer.render("partners/m", None, {"name": "x"}).subject == "Dear partner"
     assert renderer.render("customers/m", None, {"name": "x"}).subject == "Hello"
 
@@ -364,7 +356,7 @@ def test_a_campaign_folder_overrides_a_context_file(tmp_path: Path) -> None:
 def test_introduction_needs_a_subject(tmp_path: Path) -> None:
     """It reports an introduction that sets no subject, naming its file."""
     files = {"_context/introduction.txt": "Hi,\n{{ name }}\n", **email_files("m", subject="{{ introduction.subject }}")}
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     with pytest.raises(TemplateError) as caught:
         renderer.render("m", None, {"name": "x"})
     (problem,) = caught.value.problems
@@ -379,7 +371,7 @@ def test_introduction_gives_subject_body_and_mailto(tmp_path: Path) -> None:
         "_context/introduction.txt": '{% set subject = "Try\nit" %}\n\nHi,\n\n\n\nsee {{ name }}\n\n',
         **email_files("m", subject="{{ introduction.subject }}", text=text),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     rendered = renderer.render("m", None, {"name": "x"})
     assert rendered.subject == "Try it"
     assert rendered.text == "Hi,\n\nsee x|mailto:?subject=Try%20it&body=Hi%2C%0D%0A%0D%0Asee%20x\n"
@@ -401,7 +393,7 @@ def test_a_context_file_reading_a_customers_name_is_never_reused_for_another(tmp
         "_context/words.txt": f"{{% set hello %}}Hi {reading}{{% endset %}}",
         **email_files("m", "{{ words.hello }}"),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     for name in ("Ann", "Bob", "Ann"):
         person = customer_view(customer(first_name=name), MOMENT_AT)
         assert name.upper() in renderer.render("m", None, {"customer": person, "name": name}).subject.upper()
@@ -414,7 +406,7 @@ def test_a_context_file_reading_what_is_not_there_is_reported_every_time(tmp_pat
         "_context/words.txt": f"{{% set hello %}}Hi {reading}{{% endset %}}",
         **email_files("m", "{{ words.hello }}"),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     for _ in range(2):
         with pytest.raises(TemplateError) as caught:
             renderer.render("m", None, {"customer": customer_view(customer(), MOMENT_AT), "name": "x"})
@@ -437,7 +429,7 @@ def test_a_context_file_never_reused_stops_being_looked_up(tmp_path: Path) -> No
         "_context/words.txt": "{% set hello %}Hi {{ customer.first_name }}{% endset %}",
         **email_files("m", "{{ words.hello }}"),
     }
-    renderer = EmailRenderer(write(tmp_path, files))
+    renderer = EmailRenderer(write_templates(tmp_path, files))
     for n in range(300):
         person = customer_view(customer(first_name=f"Name{n}"), MOMENT_AT)
         assert renderer.render("m", None, {"customer": person, "name": "x"}).subject == f"Hi Name{n}"

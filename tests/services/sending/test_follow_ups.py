@@ -19,11 +19,13 @@ from referral_automation.services.responses.record import ResponseInput, record_
 from referral_automation.services.sending import follow_ups as followups_service
 from referral_automation.services.sending import step as sending_step
 from referral_automation.services.sending.batches import DeliveryReport
-from referral_automation.services.sending.first_asks import send_due
 from referral_automation.services.sending.follow_ups import send_follow_ups
 from tests.support.send import (
+    BERLIN,
+    FIRST_FOLLOW_UP,
     NOW,
     OPTIONS,
+    SECOND_FOLLOW_UP,
     Factory,
     FakeSender,
     add_customer,
@@ -32,34 +34,16 @@ from tests.support.send import (
     fake_composer,
     messages_of,
     request_row,
+    sent_request,
     shipped_config,
     transactions_begun,
 )
-
-BERLIN = "Europe/Berlin"
-#: NOW is Wednesday 11:00 in Berlin; +3 days is Saturday, so the first follow-up is Monday 09:00.
-FIRST_FOLLOW_UP = at_local(BERLIN, 2026, 3, 9, 9)
-#: +7 days is the next Wednesday at 11:00, inside the window.
-SECOND_FOLLOW_UP = at_local(BERLIN, 2026, 3, 11, 11)
 
 
 def with_follow_ups(config: AppConfig, days: list[int]) -> AppConfig:
     campaign = config.campaign("customer_referral").model_copy(update={"follow_ups": FollowUps(after_days=days)})
     campaigns = config.campaigns.model_copy(update={"campaigns": {"customer_referral": campaign}})
     return config.model_copy(update={"campaigns": campaigns})
-
-
-def sent_request(
-    factory: Factory, sender: EmailSender, customer_id: str = "ann", config: AppConfig | None = None
-) -> str:
-    """A request whose first ask went out at NOW."""
-    add_customer(factory, customer_id, timezone=BERLIN)
-    request_id = add_request(factory, customer_id)
-    send_due(
-        factory, config=config or shipped_config(), sender=sender, composer=fake_composer, now=NOW, options=OPTIONS
-    )
-    assert request_row(factory, request_id).status == "sent"
-    return request_id
 
 
 def follow_up(factory: Factory, sender: EmailSender, now: datetime, config: AppConfig | None = None) -> DeliveryReport:

@@ -11,8 +11,8 @@ from referral_automation.email.message import OutgoingEmail, SendOutcome
 from referral_automation.email.senders.sendgrid_fake import FakeSendGrid
 from referral_automation.errors import SenderSetupError
 from referral_automation.services.sending.follow_ups import send_follow_ups
-from tests.services.sending.test_follow_ups import FIRST_FOLLOW_UP, sent_request
 from tests.support.send import (
+    FIRST_FOLLOW_UP,
     OPTIONS,
     Factory,
     FakeSender,
@@ -21,6 +21,7 @@ from tests.support.send import (
     fake_composer,
     messages_of,
     request_row,
+    sent_request,
     shipped_config,
 )
 from tests.support.send import send_first_asks as run
