@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from referral_automation.cli.app import app
 from referral_automation.cli.common import (
@@ -27,6 +25,8 @@ from referral_automation.cli.common import (
     user_errors,
     when,
 )
+from referral_automation.cli.tables import listing
+from referral_automation.cli.terminal import cell
 from referral_automation.domain.rewards import RewardStatus
 
 referrals_app = typer.Typer(help="Referees' sign-ups held for a person's review.", no_args_is_help=True)
@@ -50,42 +50,40 @@ def held_command(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """List referrals waiting for review, the oldest first."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.referrals.review import list_held
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        held = list_held(session_factory(settings.database_url), limit=limit)
+    with user_errors(), open_database(settings) as sessions:
+        held = list_held(sessions, limit=limit)
     if as_json:
         print_json([item.as_json() for item in held])
         return
     if not held:
         console.print("no referrals held for review")
         return
-    table = Table(title=f"Held for review ({len(held)})")
+    table = listing(f"Held for review ({len(held)})")
     for column in ("id", "referee", "advocate", "signed up", "why"):
         table.add_column(column, overflow="fold")
     for item in held:
         converted = " (converted)" if item.converted else ""
         cells = (item.referral_id[:8], item.referee_email + converted, item.advocate_customer_id,
                  when(item.signed_up_at), "; ".join(item.reasons))  # fmt: skip
-        table.add_row(*(escape(cell) for cell in cells))  # data, never markup
+        table.add_row(*(cell(value) for value in cells))
     console.print(table)
 
 
 def _decide(referral_id: str, *, accept: bool, by: str, note: str | None, now: str | None,
             database_url: str | None, config_dir: object) -> None:  # fmt: skip
     from referral_automation.config import load_config
-    from referral_automation.db.session import session_factory
     from referral_automation.services.referrals.conversions import LedgerPolicy
     from referral_automation.services.referrals.review import decide_referral
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)  # type: ignore[arg-type]
     policy = LedgerPolicy(settings.refund_window_days, settings.default_currency)
-    with user_errors(), open_database(settings):
+    with user_errors(), open_database(settings) as sessions:
         status = decide_referral(
-            session_factory(settings.database_url), referral_id, accept=accept, by=by, note=note, now=at,
+            sessions, referral_id, accept=accept, by=by, note=note, now=at,
             config=load_config(settings.config_dir), policy=policy,
         )  # fmt: skip
     console.print(f"referral {referral_id} {status.value} by {by}", markup=False)
@@ -126,16 +124,15 @@ def rewards_list(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """List ledger lines, the soonest to be issued first."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.referrals.ledger import list_rewards
 
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        lines = list_rewards(session_factory(settings.database_url), status=status, limit=limit)
+    with user_errors(), open_database(settings) as sessions:
+        lines = list_rewards(sessions, status=status, limit=limit)
     if as_json:
         print_json(lines)
         return
-    table = Table(title=f"Rewards ({len(lines)})")
+    table = listing(f"Rewards ({len(lines)})")
     for column in ("id", "side", "recipient", "reward", "status", "issue after"):
         table.add_column(column, overflow="fold")
     for line in lines:
@@ -148,7 +145,7 @@ def rewards_list(
             line["status"],
             line["issue_after"][:16],
         )
-        table.add_row(*(escape(cell) for cell in cells))  # data, never markup
+        table.add_row(*(cell(value) for value in cells))
     console.print(table)
 
 
@@ -160,13 +157,12 @@ def rewards_issue(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """Issue every pending reward whose refund window has passed."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.referrals.ledger import issue_due_rewards
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        issued = issue_due_rewards(session_factory(settings.database_url), now=at)
+    with user_errors(), open_database(settings) as sessions:
+        issued = issue_due_rewards(sessions, now=at)
     if as_json:
         print_json({"issued": issued})
     else:
@@ -183,11 +179,10 @@ def rewards_cancel(
     config_dir: ConfigDirOption = None,
 ) -> None:
     """Cancel the pending rewards of a referral whose purchase was refunded (issued ones stay)."""
-    from referral_automation.db.session import session_factory
     from referral_automation.services.referrals.ledger import cancel_rewards
 
     at = parse_now(now)
     settings = settings_for(database_url, config_dir)
-    with user_errors(), open_database(settings):
-        cancelled = cancel_rewards(session_factory(settings.database_url), referee_email, by=by, note=note, now=at)
+    with user_errors(), open_database(settings) as sessions:
+        cancelled = cancel_rewards(sessions, referee_email, by=by, note=note, now=at)
     console.print(f"{cancelled} pending rewards cancelled", markup=False)
