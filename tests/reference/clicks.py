@@ -1,4 +1,4 @@
-"""Referral-link clicks through the ORM: the reference for ``services.responses.clicks.record_click``."""
+"""The ORM way of referral-link clicks, one at a time: the reference for ``responses.clicks.record_clicks``."""
 
 from __future__ import annotations
 

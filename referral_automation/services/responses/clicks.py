@@ -56,16 +56,11 @@ class Click:
     at: datetime
 
 
-def record_click(session_factory: sessionmaker[Session], click: Click, *, signer: LinkSigner) -> str | None:
-    """Record ``click``; the campaign of the code's request, or ``None`` for an unknown code."""
-    return record_clicks(session_factory, [click], signer=signer)[0]
-
-
 def record_clicks(
     session_factory: sessionmaker[Session], clicks: Sequence[Click], *, signer: LinkSigner
 ) -> list[str | None]:
-    """Record ``clicks`` in one transaction, in order: what ``record_click`` does for each, the
-    campaign of each click's request (``None`` for an unknown code)."""
+    """Record ``clicks`` in one transaction, in order, each as if alone (``tests/reference/clicks.py``
+    does one at a time); the campaign of each click's request (``None`` for an unknown code)."""
     with session_factory() as session, session.begin():
         driver = Driver(session)
         codes = list(dict.fromkeys(click.code for click in clicks))

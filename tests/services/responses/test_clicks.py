@@ -13,7 +13,7 @@ from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import LinkClick, Response
 from referral_automation.db.session import session_factory
 from referral_automation.services.links.signer import LinkSigner
-from referral_automation.services.responses.clicks import Click, record_click, record_clicks
+from referral_automation.services.responses.clicks import Click, record_clicks
 from tests.reference.clicks import record_click as plain_record_click
 from tests.support.links import SIGNING_KEY
 from tests.support.send import NOW, request_row
@@ -22,6 +22,11 @@ from tests.support.web import sent_request
 Factory = sessionmaker[Session]
 SIGNER = LinkSigner(SIGNING_KEY)
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1.15"
+
+
+def record_click(factory: Factory, click: Click, *, signer: LinkSigner) -> str | None:
+    """One click written alone (a batch of one, as the web app writes a lone click)."""
+    return record_clicks(factory, [click], signer=signer)[0]
 
 
 def click(code: str, *, ip: str = "203.0.113.7", agent: str = BROWSER, minutes: int = 0) -> Click:
