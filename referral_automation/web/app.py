@@ -48,7 +48,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        context.close()  # the SQLite writer thread finishes what it was given
+        await context.close()
 
     app = FastAPI(
         lifespan=lifespan,

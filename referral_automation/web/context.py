@@ -23,6 +23,7 @@ from referral_automation.services.referrals.conversions import LedgerPolicy
 from referral_automation.services.responses.clicks import Click, record_clicks
 from referral_automation.settings import Settings
 from referral_automation.web.clicks import ClickBatcher
+from referral_automation.web.postgres_clicks import PostgresClickWriter
 
 T = TypeVar("T")
 
@@ -43,15 +44,19 @@ class WebContext:
     #: instead of many threads taking turns through SQLite's busy handler (which sleeps up to
     #: 100 ms between tries). PostgreSQL's go to the shared threadpool and run side by side.
     _sqlite_writer: ThreadPoolExecutor | None = field(init=False)
-    #: Referral-link clicks, written in batches (``web.clicks``).
+    #: Referral-link clicks, written in batches (``web.clicks``); on PostgreSQL on the event loop.
     _clicks: ClickBatcher = field(init=False)
+    _postgres_clicks: PostgresClickWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.landing_pages = {cid: campaign.landing_page for cid, campaign in self.config.campaigns.campaigns.items()}
         bind = self.sessions.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._sqlite_writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") if sqlite else None
-        self._clicks = ClickBatcher(self._write_clicks)
+        self._postgres_clicks = None
+        if bind is not None and bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg":
+            self._postgres_clicks = PostgresClickWriter.for_engine(bind, self.signer, self._write_clicks)
+        self._clicks = ClickBatcher(self._postgres_clicks.write if self._postgres_clicks else self._write_clicks)
 
     async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``function(*args, **kwargs)`` off the event loop (on SQLite, on the one writer thread)."""
@@ -67,7 +72,10 @@ class WebContext:
     async def _write_clicks(self, clicks: Sequence[Click]) -> list[str | None]:
         return await self.write(record_clicks, self.sessions, clicks, signer=self.signer)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Finish what the SQLite writer thread was given; close the clicks' connection."""
+        if self._postgres_clicks is not None:
+            await self._postgres_clicks.close()
         if self._sqlite_writer is not None:
             self._sqlite_writer.shutdown(wait=True)
 

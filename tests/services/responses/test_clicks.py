@@ -15,13 +15,11 @@ from referral_automation.db.session import session_factory
 from referral_automation.services.links.signer import LinkSigner
 from referral_automation.services.responses.clicks import Click, record_clicks
 from tests.reference.clicks import record_click as plain_record_click
-from tests.support.links import SIGNING_KEY
+from tests.support.clicks import AGENTS, BROWSER, IPS, SIGNER, snapshot
 from tests.support.send import NOW, request_row
 from tests.support.web import sent_request
 
 Factory = sessionmaker[Session]
-SIGNER = LinkSigner(SIGNING_KEY)
-BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1.15"
 
 
 def record_click(factory: Factory, click: Click, *, signer: LinkSigner) -> str | None:
@@ -73,24 +71,6 @@ def test_an_unknown_code_records_nothing(factory: Factory) -> None:
     assert record_click(factory, click("unknowncode1"), signer=SIGNER) is None
     with factory() as session:
         assert session.execute(select(LinkClick)).first() is None
-
-
-AGENTS = [None, "", BROWSER, "Googlebot/2.1", "x" * 1000, "Ünïcödé \U0001f600 agent", "'; DROP TABLE link_clicks; --"]
-IPS = [None, "203.0.113.7", "::ffff:203.0.113.7", "2001:db8::1", "not an ip", "999.1.1.1"]
-
-
-def snapshot(factory: Factory, names: dict[str, str]) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    """The clicks and responses stored, each request named by ``names`` (its owner) instead of its id."""
-    with factory() as session:
-        clicks = session.execute(
-            select(LinkClick.referral_request_id, LinkClick.clicked_at, LinkClick.ip_hash, LinkClick.user_agent,
-                   LinkClick.automated).order_by(LinkClick.id)
-        ).all()  # fmt: skip
-        responses = session.execute(select(Response.referral_request_id, Response.kind).order_by(Response.id)).all()
-    return (
-        [(names[row[0]], *row[1:]) for row in clicks],
-        [(names[str(row[0])], row[1]) for row in responses],
-    )
 
 
 def test_the_driver_path_agrees_with_the_plain_way(factory: Factory, tmp_path: Path) -> None:
