@@ -6,6 +6,16 @@ estimated by vectorised Monte Carlo draws, and picks between refreshes only samp
 distribution. A pick is then one uniform number and an alias-table lookup, whatever the number of
 arms, and every choice can carry the exact probability it had, which off-policy evaluation needs.
 
+Under delay, Thompson sampling would keep exploring while the answers to its exploration are
+already on their way: an arm with a thousand sends of which half are too young to have converted
+looks as uncertain as one with five hundred. So the posterior ``thompson`` samples counts the
+sends still in flight as if their outcomes had arrived at the arm's current mean: its mean is
+unchanged and its spread is what it will be once they arrive (the "hallucinated observations" of
+Desautels, Krause and Burdick, "Parallelizing exploration-exploitation tradeoffs in Gaussian process
+bandit optimization", JMLR 2014). Without delay nothing is in flight at a refresh and nothing
+changes; with one, the regret falls at every delay, most at the longest (benchmarks/HISTORY.md).
+The reported probability of being best is the plain posterior's, estimated separately.
+
 On top of the policy's probabilities, in this order: paused arms get nothing; an arm with fewer
 settled sends than ``min_settled`` gets at least ``min_share`` (so no arm is written off on a few
 unlucky days); and a ``holdout`` share is spread evenly over the unpaused arms, so the bandit's
@@ -54,7 +64,8 @@ class Allocation:
     """The probabilities of one refresh and a sampler over them."""
 
     snapshot: PosteriorSnapshot
-    #: The Monte Carlo estimate of each arm's probability of being the best (paused arms: 0).
+    #: The Monte Carlo estimate of each arm's probability of being the best (paused arms: 0), from
+    #: the posterior of the outcomes in (what the report shows; the policy may count sends in flight).
     p_best: tuple[float, ...]
     #: The policy's share after the floor, before the holdout.
     policy_shares: tuple[float, ...]
@@ -95,7 +106,7 @@ def allocate(snapshot: PosteriorSnapshot, rng: np.random.Generator) -> Allocatio
     if not unpaused.any():
         raise ValueError("every arm is paused: nothing to choose from")
     p_best = probability_best(snapshot, unpaused, settings.draws, rng)
-    shares = policy_probabilities(snapshot, unpaused, p_best)
+    shares = policy_probabilities(snapshot, unpaused, _driving(snapshot, unpaused, p_best, rng))
     unsettled = unpaused & (np.array([p.settled_sends for p in snapshot.arms]) < settings.min_settled)
     shares = with_floor(shares, unsettled, settings.min_share)
     propensities = (1.0 - settings.holdout) * shares + settings.holdout * unpaused / unpaused.sum()
@@ -114,14 +125,32 @@ def allocate(snapshot: PosteriorSnapshot, rng: np.random.Generator) -> Allocatio
     )
 
 
-def probability_best(
-    snapshot: PosteriorSnapshot, candidates: BoolArray, draws: int, rng: np.random.Generator
+def _driving(
+    snapshot: PosteriorSnapshot, unpaused: BoolArray, p_best: FloatArray, rng: np.random.Generator
 ) -> FloatArray:
-    """Each candidate's share of ``draws`` joint posterior draws in which its worth per send is highest."""
+    """The probabilities ``thompson`` allocates by: counting the sends in flight when the settings say
+    so, else (or with less than one send's outcome in flight in all) the plain ``p_best``."""
+    settings = snapshot.settings
+    if settings.policy != "thompson" or not settings.count_in_flight:
+        return p_best
+    if sum(p.in_flight for p in snapshot.arms) < 1.0:
+        return p_best
+    return probability_best(snapshot, unpaused, settings.draws, rng, in_flight=True)
+
+
+def probability_best(
+    snapshot: PosteriorSnapshot, candidates: BoolArray, draws: int, rng: np.random.Generator, *, in_flight: bool = False
+) -> FloatArray:
+    """Each candidate's share of ``draws`` joint posterior draws in which its worth per send is highest.
+    ``in_flight`` draws from the posteriors as they will be once the sends in flight have their
+    outcomes, at the current means: Beta(m n', (1 - m) n') with n' = alpha + beta + in flight."""
     index = np.flatnonzero(candidates)
     arms = [snapshot.arms[k] for k in index]
     alpha = np.array([p.alpha for p in arms])
     beta = np.array([p.beta for p in arms])
+    if in_flight:
+        scale = 1.0 + np.array([p.in_flight for p in arms]) / (alpha + beta)
+        alpha, beta = alpha * scale, beta * scale
     margin = np.array([p.margin for p in arms])
     wins = np.zeros(index.size, dtype=np.int64)
     for start in range(0, draws, _CHUNK):

@@ -136,6 +136,9 @@ class BanditSettings:
     default_value: float | None = None
     #: Monte Carlo draws from the posteriors for the probability of being best.
     draws: int = 10_000
+    #: Whether the allocation counts the sends whose outcome is still on its way as if it had arrived
+    #: at the arm's current mean (``allocation.probability_best``); the report's figures never do.
+    count_in_flight: bool = True
     delay: DelayHandling = "delay_corrected"
     #: For ``fixed_window``: a send counts only once it is this many days old.
     window_days: int = 7

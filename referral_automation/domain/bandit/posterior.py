@@ -34,6 +34,8 @@ class ArmPosterior:
     outcomes: int
     #: Sends weighted by the chance their outcome is in: the exploration floor's "settled sends".
     settled_sends: float
+    #: The rest of the sends' weight: outcomes that may still arrive (sends - settled sends).
+    in_flight: float
     alpha: float
     beta: float
     #: Estimated value of one conversion (None until any value is known, in config or recorded).
@@ -65,6 +67,7 @@ class PosteriorSnapshot:
         parts = [repr(self.settings), repr(self.delay and round(self.delay.mean_days, 9))]
         parts += [
             f"{p.arm.variant}|{p.arm.incentive}|{p.arm.paused}|{p.arm.cost!r}|{p.alpha:.9g}|{p.beta:.9g}|{p.margin:.9g}"
+            f"|{p.in_flight:.9g}"
             for p in self.arms
         ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -101,6 +104,7 @@ def posterior_snapshot(
             sends=int(sends[k].sum()),
             outcomes=int(seen[k]),
             settled_sends=float(settled[k]),
+            in_flight=max(float(sends[k].sum() - settled[k]), 0.0),
             alpha=float(alpha[k]),
             beta=float(beta[k]),
             value=values[k],

@@ -197,9 +197,9 @@ def _settings(policy: str, base: BanditSettings) -> BanditSettings:
     if policy == "thompson_conversion":
         return replace(base, objective="conversion")
     if policy == "pending_as_failure":
-        return replace(base, delay="pending_as_failure")
+        return replace(base, delay="pending_as_failure", count_in_flight=False)
     if policy == "fixed_window_7d":
-        return replace(base, delay="fixed_window", window_days=7)
+        return replace(base, delay="fixed_window", window_days=7, count_in_flight=False)
     return base
 
 

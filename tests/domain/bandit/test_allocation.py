@@ -177,3 +177,38 @@ def test_arms_worth_exactly_the_same_share_the_traffic() -> None:
     allocation = refresh(arms, histories, BanditSettings(draws=40_000), np.random.default_rng(1))
     assert [p.margin for p in allocation.snapshot.arms] == [0.0] * 4
     assert allocation.p_best == pytest.approx([0.25] * 4, abs=0.01)
+
+
+def in_flight(arm: BanditArm, old: int, outcomes: int, young: int) -> ArmHistory:
+    """``old`` sends with every outcome in and ``young`` sent today, none of whose outcomes can be in."""
+    return ArmHistory(arm.key, (young,) + (0,) * 59 + (old,), (0,) * 60 + (outcomes,), 30.0 * outcomes)
+
+
+def test_sends_in_flight_narrow_what_thompson_allocates_by_but_not_what_it_reports() -> None:
+    """It allocates more to the leader when many of every arm's sends still await their outcome (they
+    will arrive whatever it does now), while the reported probability of being best stays the plain
+    posterior's."""
+    arms = ARMS[:2]
+    histories = [in_flight(arms[0], 400, 20, 4000), in_flight(arms[1], 400, 28, 4000)]
+    settings = conversion(holdout=0.0, min_share=0.0, prior_delay_days=30.0)
+    counting = allocate(posterior_snapshot(arms, histories, settings), np.random.default_rng(5))
+    plain = allocate(
+        posterior_snapshot(arms, histories, conversion(holdout=0.0, min_share=0.0, prior_delay_days=30.0,
+                                                       count_in_flight=False)),
+        np.random.default_rng(5),
+    )  # fmt: skip
+    assert counting.snapshot.arms[1].in_flight > 3000
+    assert counting.p_best == plain.p_best
+    assert plain.policy_shares == plain.p_best
+    assert counting.policy_shares[1] > plain.policy_shares[1] + 0.05
+    assert counting.snapshot.arms[1].mean == plain.snapshot.arms[1].mean
+
+
+def test_nothing_in_flight_changes_nothing() -> None:
+    """It allocates exactly as the plain posterior says when every outcome is in (sends two months old:
+    less than one outcome's worth in flight in all)."""
+    histories = [settled(a, 500, 20 + 3 * k) for k, a in enumerate(ARMS)]
+    counting = allocate(posterior_snapshot(ARMS, histories, conversion()), np.random.default_rng(9))
+    plain = allocate(posterior_snapshot(ARMS, histories, conversion(count_in_flight=False)), np.random.default_rng(9))
+    assert sum(p.in_flight for p in counting.snapshot.arms) < 1.0
+    assert counting.policy_shares == plain.policy_shares
