@@ -3,6 +3,7 @@
     python benchmarks/bandit.py                      # 100 seeds, three worlds, two processes (a few minutes)
     python benchmarks/bandit.py --seeds 20           # a quick look
     python benchmarks/bandit.py --processes 1 --no-micro
+    python benchmarks/bandit.py --refreshes-per-day 4 --no-micro --no-sql   # refreshes within the day
 
 Every run goes through ``services.bandit.simulator``: the real refresh and pick, day by day, in
 a world of 3 messages × 2 incentives (``simulator.WORLDS``, shared with the tests), 20,000 sends
@@ -76,7 +77,7 @@ CONTENDERS = [
     Contender("thompson, fixed 7-day window", "fixed_window_7d"),
 ]
 
-Job = tuple[str, str, int | None, float, int]
+Job = tuple[str, str, int | None, float, int, int]
 
 
 #: The first days of a test, where a delay's extra regret is (the delay study's last column).
@@ -85,17 +86,19 @@ EARLY_DAYS = 14
 
 def run_job(job: Job) -> tuple[float, float, float]:
     """One simulation in a worker: (regret, realised profit, regret of the first ``EARLY_DAYS`` days' sends)."""
-    world, policy, explore, delay, seed = job
+    world, policy, explore, delay, seed, refreshes = job
     arms = benchmark_world(world, delay_days=delay)
-    run = run_policy(arms, sends=SENDS, seed=seed, policy=policy, per_day=PER_DAY, explore_sends=explore)
+    run = run_policy(
+        arms, sends=SENDS, seed=seed, policy=policy, per_day=PER_DAY, explore_sends=explore, refreshes_per_day=refreshes
+    )
     return run.regret, run.profit, sum(run.regret_by_day[:EARLY_DAYS])
 
 
-def simulate_all(seeds: int, processes: int) -> dict[tuple[str, str, float], np.ndarray]:
+def simulate_all(seeds: int, processes: int, refreshes: int = 1) -> dict[tuple[str, str, float], np.ndarray]:
     """Regret and profit per seed for every world × contender (3-day delay) and the delay study (0 and 7 days)."""
     keys: list[tuple[str, Contender, float]] = [(w, c, DELAY_DAYS) for w in WORLDS for c in CONTENDERS]
     keys += [(w, CONTENDERS[0], d) for w in WORLDS for d in (0.0, 7.0)]
-    jobs = [(w, c.policy, c.explore_sends, d, s) for w, c, d in keys for s in range(seeds)]
+    jobs = [(w, c.policy, c.explore_sends, d, s, refreshes) for w, c, d in keys for s in range(seeds)]
     started = time.perf_counter()
     with ProcessPoolExecutor(processes) as pool:
         results = list(pool.map(run_job, jobs, chunksize=8))
@@ -287,11 +290,18 @@ def main() -> None:
     parser.add_argument("--no-sql", action="store_true", help="skip the refresh from a database")
     parser.add_argument("--sql-database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--sql-sends", type=int, default=1_000_000, help="recorded sends of the database refresh")
+    parser.add_argument(
+        "--refreshes-per-day",
+        type=int,
+        default=1,
+        help="refreshes of the posteriors per simulated day (default 1, day by day; detection runs 96 a day)",
+    )
     args = parser.parse_args()
     console.print(machine())
     settings = BanditSettings()
     console.print(
-        f"{SENDS:,} sends at {PER_DAY} a day, mean delay {DELAY_DAYS:g} days, {args.seeds} seeds; the product's "
+        f"{SENDS:,} sends at {PER_DAY} a day, mean delay {DELAY_DAYS:g} days, {args.seeds} seeds, "
+        f"{args.refreshes_per_day} refresh(es) a day; the product's "
         f"defaults: holdout {settings.holdout:g}, floor {settings.min_share:g} until {settings.min_settled:g} settled "
         f"sends, prior {settings.prior_sends or 'estimated'} pseudo-sends (within {settings.min_prior_sends:g}-"
         f"{settings.max_prior_sends:g}), {settings.draws:,} draws",
@@ -300,7 +310,7 @@ def main() -> None:
     figures = None if args.no_micro else micro()  # first, while the machine is quiet
     kinds = [] if args.no_sql else ["sqlite", "postgresql"] if args.sql_database == "both" else [args.sql_database]
     database = {kind: bandit_refresh.measure(kind, args.sql_sends) | {"sends": args.sql_sends} for kind in kinds}
-    runs = simulate_all(args.seeds, args.processes)
+    runs = simulate_all(args.seeds, args.processes, args.refreshes_per_day)
     for world in WORLDS:
         console.print(world_table(world, runs))
     console.print(delay_table(runs))

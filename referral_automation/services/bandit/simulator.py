@@ -163,22 +163,25 @@ def run_policy(
     objective: Objective = "profit",
     settings: BanditSettings | None = None,
     explore_sends: int | None = None,
+    refreshes_per_day: int = 1,
 ) -> PolicyRun:
     """One policy's run. ``settings`` replaces the product's defaults (the baselines change only what
-    makes them baselines); ``explore_sends`` is test-then-commit's budget (default a fifth of the sends)."""
+    makes them baselines); ``explore_sends`` is test-then-commit's budget (default a fifth of the sends).
+    ``refreshes_per_day`` splits each day's sends between that many refreshes, as detection runs
+    spread over the day would (the shipped schedule runs one every 15 minutes); by default the
+    posteriors are refreshed once a day."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
-    if sends < 1 or per_day < 1:
-        raise ValueError("sends and per_day must be positive")
-    world = _World(arms, sends, per_day, seed)
+    if sends < 1 or per_day < 1 or refreshes_per_day < 1:
+        raise ValueError("sends, per_day and refreshes_per_day must be positive")
+    world = _World(arms, sends, per_day, seed, in_order=refreshes_per_day > 1)
     base = settings or BanditSettings(objective=objective)
     pick_rng, draw_rng = random.Random(seed), np.random.default_rng([seed, 1])
     budget = sends // 5 if explore_sends is None else explore_sends
     committed: BanditSettings | None = None
     holdout_sends = 0
-    for day in range(math.ceil(sends / per_day)):
-        start, end = day * per_day, min(sends, (day + 1) * per_day)
-        histories = world.histories(now=float(day), upto=start)
+    for now, start, end in _refreshes(sends, per_day, refreshes_per_day):
+        histories = world.histories(now=now, upto=start)
         if policy == "test_then_commit":
             if start >= budget and committed is None:
                 committed = _commit(world.bandit_arms, histories, base)
@@ -188,6 +191,18 @@ def run_policy(
         allocation = refresh(world.bandit_arms, histories, day_settings, draw_rng)
         holdout_sends += world.record(start, end, allocation, pick_rng)
     return world.result(policy, holdout_sends)
+
+
+def _refreshes(sends: int, per_day: int, per_refresh_day: int) -> list[tuple[float, int, int]]:
+    """(time of the refresh in days, first send, end) of each refresh: the day's sends split evenly."""
+    slots = []
+    for day in range(math.ceil(sends / per_day)):
+        for part in range(per_refresh_day):
+            start = min(sends, day * per_day + per_day * part // per_refresh_day)
+            end = min(sends, day * per_day + per_day * (part + 1) // per_refresh_day)
+            if start < end:
+                slots.append((day + part / per_refresh_day, start, end))
+    return slots
 
 
 def _settings(policy: str, base: BanditSettings) -> BanditSettings:
@@ -214,7 +229,7 @@ def _commit(arms: Sequence[BanditArm], histories: Sequence[ArmHistory], base: Ba
 class _World:
     """The world's hidden state: per send, when it was made, which arm, whether and when it converts."""
 
-    def __init__(self, arms: Sequence[SimArm], sends: int, per_day: int, seed: int) -> None:
+    def __init__(self, arms: Sequence[SimArm], sends: int, per_day: int, seed: int, *, in_order: bool = False) -> None:
         if len({arm.name for arm in arms}) != len(arms) or not arms:
             raise ValueError("a world needs arms with distinct names")
         self.arms = tuple(arms)
@@ -226,6 +241,8 @@ class _World:
         rng = np.random.default_rng([seed, 0])
         self.convert_draw = rng.random(sends)
         self.send_time = np.arange(sends) // per_day + rng.random(sends)
+        if in_order:  # each day's sends in time order (the days' times do not overlap), for refreshes within it
+            self.send_time = np.sort(self.send_time)
         self.delay_draw = rng.exponential(1.0, sends)
         self.chosen = np.zeros(sends, dtype=np.int64)
         self.arrival = np.full(sends, np.inf)
