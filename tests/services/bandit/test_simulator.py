@@ -166,3 +166,23 @@ def test_counting_the_sends_in_flight_loses_less_under_a_long_delay() -> None:
         return sum(run_policy(late, sends=10_000, seed=seed, settings=settings).regret for seed in range(6))
 
     assert regret(True) < 0.95 * regret(False)
+
+
+def test_refreshes_within_the_day_learn_within_the_day() -> None:
+    """It shows the first day losing less when the posteriors are refreshed eight times in it (as
+    detection runs spread over the day) than once: the later refreshes see the earlier outcomes."""
+    instant = benchmark_world("spread", delay_days=0.0)
+
+    def first_day(refreshes: int) -> float:
+        runs = [run_policy(instant, sends=2000, seed=seed, refreshes_per_day=refreshes) for seed in range(4)]
+        return sum(run.regret_by_day[0] for run in runs)
+
+    assert first_day(8) < 0.9 * first_day(1)
+
+
+def test_one_refresh_a_day_is_the_day_by_day_run() -> None:
+    """It runs exactly the day-by-day simulation when asked for one refresh a day, and refuses none."""
+    day_by_day = run_policy(SPREAD, sends=3000, seed=5)
+    assert run_policy(SPREAD, sends=3000, seed=5, refreshes_per_day=1) == day_by_day
+    with pytest.raises(ValueError, match="refreshes_per_day"):
+        run_policy(SPREAD, sends=3000, seed=5, refreshes_per_day=0)
