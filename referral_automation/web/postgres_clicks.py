@@ -65,10 +65,12 @@ class PostgresClickWriter:
         self._used_at = 0.0
 
     @classmethod
-    def for_engine(cls, engine: Engine, signer: LinkSigner, fallback: WriteClicks) -> PostgresClickWriter:
+    def for_engine(
+        cls, engine: Engine, signer: LinkSigner, fallback: WriteClicks, *, timeout: float = BATCH_TIMEOUT_SECONDS
+    ) -> PostgresClickWriter:
         """A writer connecting as ``engine`` does (its URL's host, database, user and options)."""
         _, connect_args = engine.dialect.create_connect_args(engine.url)
-        return cls(dict(connect_args), signer, fallback)
+        return cls(dict(connect_args), signer, fallback, timeout=timeout)
 
     async def write(self, clicks: Sequence[Click]) -> list[str | None]:
         """Record ``clicks`` in one transaction; each click's campaign (``None``: unknown code)."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referral_automation.db.migrate import upgrade_to_head
 from referral_automation.db.models import LinkClick, Response
-from referral_automation.db.session import get_engine, session_factory
+from referral_automation.db.session import session_factory
 from referral_automation.services.responses.clicks import Click, record_clicks
 from referral_automation.web import postgres_clicks
 from referral_automation.web.postgres_clicks import PostgresClickWriter
@@ -48,12 +48,8 @@ class Fallback:
         return record_clicks(self.factory, clicks, signer=SIGNER)
 
 
-def writer_for(factory: Factory, fallback: Fallback, **options: float) -> PostgresClickWriter:
-    engine = factory.kw["bind"]
-    writer = PostgresClickWriter.for_engine(engine, SIGNER, fallback)
-    for name, value in options.items():
-        setattr(writer, f"_{name}", value)
-    return writer
+def writer_for(factory: Factory, fallback: Fallback, *, timeout: float = 10.0) -> PostgresClickWriter:
+    return PostgresClickWriter.for_engine(factory.kw["bind"], SIGNER, fallback, timeout=timeout)
 
 
 def write(writer: PostgresClickWriter, clicks: Sequence[Click]) -> list[str | None]:
@@ -120,16 +116,16 @@ def test_a_batch_without_a_first_click_is_one_statement_and_needs_no_fallback(po
         assert session.execute(select(func.count()).select_from(Response)).scalar_one() == 1
 
 
-def test_a_connection_that_went_away_while_idle_is_replaced(postgres: Factory) -> None:
+def test_a_connection_that_went_away_while_idle_is_replaced(postgres: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
     """It checks a connection idle for a while and opens a new one when the server closed it, so
     the redirects after a database restart still answer."""
     _, code = sent_request(postgres, "ann")
     writer = writer_for(postgres, Fallback(postgres))
+    monkeypatch.setattr(postgres_clicks, "IDLE_CHECK_SECONDS", 0.0)  # every pause is long enough
 
     async def scenario() -> list[str | None]:
         await writer.write([Click(code, None, BROWSER, NOW)])
         terminate_click_connections(postgres)
-        writer._used_at -= postgres_clicks.IDLE_CHECK_SECONDS + 1  # idle long enough to be checked
         answer = await writer.write([Click(code, None, BROWSER, NOW)])
         await writer.close()
         return answer
@@ -168,7 +164,7 @@ def test_a_statement_over_its_time_is_cancelled_in_the_server(postgres: Factory)
     _, code = sent_request(postgres, "ann")
     writer = writer_for(postgres, Fallback(postgres), timeout=0.5)
     write(writer, [Click(code, None, BROWSER, NOW)])
-    engine = get_engine(str(postgres.kw["bind"].url.render_as_string(hide_password=False)))
+    engine = postgres.kw["bind"]
 
     async def stuck() -> None:
         await writer.write([Click(code, None, BROWSER, NOW)])
