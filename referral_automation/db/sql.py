@@ -176,16 +176,6 @@ class Driver:
         finally:
             cursor.close()
 
-    def select_native(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` written in the driver's own placeholders (``%s`` on PostgreSQL), for a
-        statement where ``?`` would be ambiguous or a cast follows the placeholder."""
-        cursor = self._dbapi.cursor()
-        try:
-            cursor.execute(sql, tuple(params))
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
     def select_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` whose ``IN_LIST`` takes ``values`` (then ``params`` for the later ``?``)."""
         if not values:

@@ -48,9 +48,10 @@ _INSERT = (
     "INSERT INTO link_clicks (referral_request_id, clicked_at, ip_hash, user_agent, automated) VALUES (?, ?, ?, ?, ?)"
 )
 #: PostgreSQL: the same lookup and the inserts in one statement, so a batch costs one round trip
-#: and the commit (the clicks arrive as column arrays, ``postgres_parameters``; ``position`` keeps
-#: their order). The lateral ``LIMIT 1`` probes the (request, kind) index per request: an
-#: ``EXISTS`` may be planned as a hash of every recorded first click, which grows with the program.
+#: and the commit (the clicks arrive as column arrays, ``postgres_parameters``, in psycopg's own
+#: ``%s`` placeholders, which ``Driver`` passes on as they are; ``position`` keeps their order).
+#: The lateral ``LIMIT 1`` probes the (request, kind) index per request: an ``EXISTS`` may be
+#: planned as a hash of every recorded first click, which grows with the program.
 #: With its last parameter false it inserts nothing when a person's first click is among the
 #: clicks (a response must be recorded with them): the web app runs it alone, committed as it runs
 #: (``web.postgres_clicks``), and leaves such a batch to ``record_clicks``.
@@ -122,7 +123,7 @@ def record_clicks(
         driver = Driver(session)
         if driver.postgres:
             parameters = postgres_parameters(stored, with_first_clicks=True)
-            found = found_in(driver.select_native(SELECT_AND_INSERT_POSTGRES, parameters))
+            found = found_in(driver.select(SELECT_AND_INSERT_POSTGRES, parameters))
         else:
             found = _insert_sqlite(driver, stored)
         campaigns, firsts = settle(stored, found)
