@@ -50,9 +50,9 @@ def inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def refusal(path: str, root: str) -> str | None:
-    """Why the file at ``path`` may not be read as a template (None: it may), ``root`` resolved."""
-    real = os.path.realpath(path)
+def refusal(real: str, root: str) -> str | None:
+    """Why the file whose real path (every link resolved) is ``real`` may not be read as a template
+    (None: it may), ``root`` resolved."""
     if not inside(real, root):
         what = "folder" if os.path.isdir(real) else "file"
         return (
@@ -83,10 +83,10 @@ class ConfinedLoader(FileSystemLoader):
         filename = os.path.normpath(posixpath.join(self.directory, *pieces))
         if not os.path.lexists(filename):
             raise TemplateNotFound(template)
-        reason = refusal(filename, self.root)
+        real = os.path.realpath(filename)
+        reason = refusal(real, self.root)
         if reason is not None:
             raise RefusedTemplateError(template, filename, reason)
-        real = os.path.realpath(filename)
         if not os.path.isfile(real):
             raise TemplateNotFound(template)
         with open(real, "rb") as file:  # the path checked, links resolved: no second lookup
@@ -115,8 +115,8 @@ class ConfinedLoader(FileSystemLoader):
                 if not os.path.islink(path):
                     kept.append(name)
                     continue
-                reason = refusal(path, self.root)
                 real = os.path.realpath(path)
+                reason = refusal(real, self.root)
                 if reason is not None:
                     self.refused.append(Problem(path, None, reason))
                 elif real not in linked:
@@ -125,7 +125,7 @@ class ConfinedLoader(FileSystemLoader):
             dirnames[:] = kept
             for name in sorted(filenames):
                 path = os.path.join(folder, name)
-                reason = refusal(path, self.root)
+                reason = refusal(os.path.realpath(path), self.root)
                 if reason is not None:
                     self.refused.append(Problem(path, None, reason))
                     continue
