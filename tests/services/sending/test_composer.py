@@ -3,7 +3,6 @@ that reach SendGrid's payload as they reach the outbox."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from referral_automation.db.session import session_factory
@@ -17,8 +16,8 @@ from referral_automation.services.sending.composer import TemplateComposer
 from referral_automation.services.sending.first_asks import send_due
 from referral_automation.services.sending.follow_ups import send_follow_ups
 from referral_automation.settings import Settings
-from tests.support import ROOT
 from tests.support.links import SIGNING_KEY
+from tests.support.render import copy_templates
 from tests.support.send import (
     NOW,
     OPTIONS,
@@ -63,8 +62,7 @@ def test_each_email_replies_to_its_own_signed_address_and_follow_ups_thread(
 def test_a_runaway_template_fails_its_request_alone(sqlite_url: str, tmp_path: Path) -> None:
     """It fails a request whose template runs past the time limit, with the reason and an audit
     entry, and sends the rest of the batch."""
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates" / "email", templates)
+    templates = copy_templates(tmp_path)
     subject = templates / "customer_referral" / "direct_ask.subject"
     loops = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
     subject.write_text(subject.read_text(encoding="utf-8") + f"\n{loops}\n", encoding="utf-8")
