@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -11,14 +10,9 @@ from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
 from tests.support import ROOT
+from tests.support.render import copy_templates
 
 SUBJECT = Path("customer_referral") / "direct_ask.subject"
-
-
-def templates_copy(tmp_path: Path) -> Path:
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates" / "email", templates)
-    return templates
 
 
 def append(templates: Path, name: Path | str, text: str) -> Path:
@@ -51,7 +45,7 @@ def preview(templates: Path, out: Path) -> Result:
 )
 def test_unknown_names_are_template_errors(tmp_path: Path, line: str, message: str) -> None:
     """It reports an unknown filter, test or function as path:line: message, in validate and preview alike."""
-    templates = templates_copy(tmp_path)
+    templates = copy_templates(tmp_path)
     subject = append(templates, SUBJECT, f"\n{line}\n")
     number = len(subject.read_text(encoding="utf-8").splitlines())
     expected = f"{subject}:{number}: {message}"
@@ -71,7 +65,7 @@ def test_a_context_file_linked_to_a_system_file_fails_validation(tmp_path: Path)
     """It reports a template linked to a file outside the directory, and preview never shows its text."""
     secret = tmp_path / "passwd"
     secret.write_text("root:x:0:0:SECRET\n", encoding="utf-8")
-    templates = templates_copy(tmp_path)
+    templates = copy_templates(tmp_path)
     link = templates / "_context" / "leak.txt"
     link.symlink_to(secret)
     append(templates, SUBJECT, "{{ leak }}")
@@ -108,7 +102,7 @@ def test_a_context_file_linked_to_a_system_file_fails_validation(tmp_path: Path)
 )
 def test_runaway_templates_are_one_line_and_exit_1(tmp_path: Path, line: str, message: str) -> None:
     """It stops a template that would hang validate and preview, and reports it as path:line: message."""
-    templates = templates_copy(tmp_path)
+    templates = copy_templates(tmp_path)
     subject = append(templates, SUBJECT, f"\n{line}\n")
     expected = f"{subject}:{len(subject.read_text(encoding='utf-8').splitlines())}: {message}"
 

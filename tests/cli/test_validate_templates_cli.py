@@ -10,6 +10,7 @@ from typer.testing import CliRunner, Result
 
 from referral_automation.cli import app
 from tests.support import ROOT
+from tests.support.render import copy_templates
 
 
 def validate(templates: Path) -> Result:
@@ -18,8 +19,7 @@ def validate(templates: Path) -> Result:
 
 
 def broken_copy(tmp_path: Path) -> Path:
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates" / "email", templates)
+    templates = copy_templates(tmp_path)
     emails = templates / "customer_referral"
     html = emails / "social_proof.html"
     html.write_text(html.read_text(encoding="utf-8").replace("customer.company", "customer.employer"), encoding="utf-8")
@@ -53,8 +53,7 @@ def test_broken_templates_are_reported_as_path_line_message(tmp_path: Path) -> N
 
 def test_shipped_templates_validate(tmp_path: Path) -> None:
     """It prints ok for an untouched copy of the shipped templates."""
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates" / "email", templates)
+    templates = copy_templates(tmp_path)
     result = validate(templates)
     assert (result.exit_code, result.stdout, result.stderr) == (0, "ok\n", "")
 
@@ -62,8 +61,7 @@ def test_shipped_templates_validate(tmp_path: Path) -> None:
 def test_drift_and_missing_translations_are_warnings(tmp_path: Path) -> None:
     """It prints a warning for a paragraph only the HTML part has and for an email German customers get in
     English, prints ok and exits 0."""
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates" / "email", templates)
+    templates = copy_templates(tmp_path)
     emails = templates / "customer_referral"
     html = emails / "gratitude.html"
     html.write_text(html.read_text(encoding="utf-8").replace("<p>Hi ", "<p>A new paragraph.</p>\n<p>Hi "), "utf-8")
