@@ -130,7 +130,10 @@ class Guard:
     def check_time(self) -> None:
         deadline = self._deadline()
         if deadline is not None and self.clock() > deadline:
-            raise TimeLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
+            raise self._out_of_time()
+
+    def _out_of_time(self) -> TimeLimitError:
+        return TimeLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
 
     def loop(self, iterable: Any) -> Any:
         """``iterable`` as a ``{% for %}`` goes through it, checking the time at each item."""
@@ -148,7 +151,7 @@ class Guard:
         clock = self.clock
         for item in iterable:
             if clock() > deadline:
-                raise TimeLimitError(f"rendering took longer than {self.limits.time_limit:g} s (time limit)")
+                raise self._out_of_time()
             yield item
 
     # ------------------------------------------------------------------ size
