@@ -290,7 +290,8 @@ class ArmTest(Strict):
     objective: Literal["reply", "referral", "conversion", "profit"] = "profit"
     #: Share of requests whose arm is drawn uniformly among the unpaused arms, whatever the policy.
     holdout: float = Field(0.05, ge=0, lt=1)
-    #: Each unpaused arm's minimum share while it has fewer settled sends than ``floor_until_settled_sends``
+    #: Each unpaused arm's minimum share of requests (its holdout picks included) while it has fewer
+    #: settled sends than ``floor_until_settled_sends``
     #: (default: 2 %, less when more than 25 arms run, so the floors never hold more than half the requests).
     exploration_floor: float | None = Field(None, ge=0, le=1)
     floor_until_settled_sends: int = Field(100, ge=0, le=1_000_000)

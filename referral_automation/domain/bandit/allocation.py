@@ -17,9 +17,9 @@ changes; with one, the regret falls at every delay, most at the longest (benchma
 The reported probability of being best is the plain posterior's, estimated separately.
 
 On top of the policy's probabilities, in this order: paused arms get nothing; an arm with fewer
-settled sends than ``min_settled`` gets at least ``min_share`` (so no arm is written off on a few
-unlucky days); and a ``holdout`` share is spread evenly over the unpaused arms, so the bandit's
-own lift can be measured against a uniform split.
+settled sends than ``min_settled`` gets at least ``min_share`` of all picks (so no arm is written
+off on a few unlucky days), its holdout picks included; and a ``holdout`` share is spread evenly
+over the unpaused arms, so the bandit's own lift can be measured against a uniform split.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def allocate(snapshot: PosteriorSnapshot, rng: np.random.Generator) -> Allocatio
     p_best = probability_best(snapshot, unpaused, settings.draws, rng)
     shares = policy_probabilities(snapshot, unpaused, _driving(snapshot, unpaused, p_best, rng))
     unsettled = unpaused & (np.array([p.settled_sends for p in snapshot.arms]) < settings.min_settled)
-    shares = with_floor(shares, unsettled, settings.min_share)
+    shares = with_floor(shares, unsettled, _policy_floor(settings, int(unpaused.sum())))
     propensities = (1.0 - settings.holdout) * shares + settings.holdout * unpaused / unpaused.sum()
     threshold, alias = alias_table(shares)
     return Allocation(
@@ -192,6 +192,12 @@ def with_floor(shares: FloatArray, unsettled: BoolArray, min_share: float) -> Fl
     if total >= 1.0:
         return np.asarray(unsettled / unsettled.sum(), dtype=np.float64)
     return np.asarray(floors + (1.0 - total) * shares, dtype=np.float64)
+
+
+def _policy_floor(settings: BanditSettings, unpaused: int) -> float:
+    """The floor of an unsettled arm's policy share that gives it ``min_share`` of every pick: the
+    holdout's even split already gives it ``holdout / unpaused`` of them."""
+    return max(0.0, (settings.min_share - settings.holdout / unpaused) / (1.0 - settings.holdout))
 
 
 def alias_table(shares: FloatArray) -> tuple[tuple[float, ...], tuple[int, ...]]:

@@ -119,8 +119,9 @@ class BanditSettings:
     fixed_weights: Mapping[ArmKey, float] = field(default_factory=dict)
     #: Share of every choice drawn uniformly among unpaused arms, so the policy's lift can be measured.
     holdout: float = 0.05
-    #: Each unpaused arm gets at least this share while it has fewer than ``min_settled`` settled sends
-    #: (whatever the policy: a ``fixed`` weight of zero still explores a new arm until it has settled).
+    #: Each unpaused arm gets at least this share of the picks, its holdout picks included, while it has
+    #: fewer than ``min_settled`` settled sends (whatever the policy: a ``fixed`` weight of zero still
+    #: explores a new arm until it has settled).
     min_share: float = 0.02
     min_settled: float = 100.0
     #: The Beta prior of every arm's rate: ``prior_sends`` pseudo-sends at the campaign's pooled rate

@@ -65,6 +65,16 @@ def test_every_arm_keeps_the_floor_until_it_has_enough_settled_sends() -> None:
     assert min(later.propensities) < 0.001
 
 
+def test_the_floor_counts_an_arms_holdout_picks() -> None:
+    """It tops an unsettled arm up to the floor's share of all picks, its holdout picks included: the
+    floor is what the arm gets in all, not a share on top of the holdout's."""
+    young = [settled(a, 300, 3) for a in ARMS[:5]] + [settled(ARMS[5], 300, 60)]
+    floored = refresh(ARMS, young, conversion(min_share=0.03, min_settled=500, holdout=0.06))
+    assert min(floored.propensities) == pytest.approx(0.03)
+    covered = refresh(ARMS, young, conversion(min_share=0.01, min_settled=500, holdout=0.06))
+    assert min(covered.propensities) == pytest.approx(0.06 / 6)
+
+
 def test_floors_that_would_exceed_everything_share_it_evenly() -> None:
     """It splits all traffic evenly among unsettled arms when their floors alone would exceed it."""
     shares = with_floor(np.array([0.7, 0.3, 0.0, 0.0]), np.array([False, True, True, True]), 0.4)
