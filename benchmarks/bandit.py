@@ -1,6 +1,6 @@
 """The multi-armed test: regret of the bandit against baselines in simulated worlds, and its speed.
 
-    python benchmarks/bandit.py                      # 100 seeds (400 for the delay study), two processes (~10 min)
+    python benchmarks/bandit.py                      # 100 seeds (400 for the delay study), two processes (~13 min)
     python benchmarks/bandit.py --seeds 20 --delay-seeds 20   # a quick look
     python benchmarks/bandit.py --processes 1 --no-micro
     python benchmarks/bandit.py --refreshes-per-day 4 --no-micro --no-sql   # refreshes within the day
