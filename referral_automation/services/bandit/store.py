@@ -93,22 +93,15 @@ def _query(session: Session, sql: str, times: Sequence[str] = ("now", "before"),
     return list(session.execute(text(sql).bindparams(*typed), params).tuples())
 
 
-def _sends_by_age(postgres: bool, now: datetime, params: dict[str, Any]) -> tuple[str, str, list[str]]:
+def _sends_by_age(now: datetime, params: dict[str, Any]) -> tuple[str, str, list[str]]:
     """The sends part of ``age_rows``: (its CTEs, its SELECT, the timestamp parameters it adds).
 
-    PostgreSQL groups the sends in a hash table. SQLite would sort all of them for the same
-    ``GROUP BY``; instead it counts each (arm, day of age) as one range of the covering index
-    ``ix_referral_requests_sends``, about ten times faster at a million sends. The days' bounds
-    are computed here, so a send is in day ``d`` when ``now - (d + 1) < sent_at <= now - d``.
+    Each (arm, day of age) is counted as one range of the covering index ``ix_referral_requests_sends``
+    instead of grouping every send by an age computed per row: SQLite would sort a million sends for
+    that ``GROUP BY`` (about ten times slower) and PostgreSQL hashes them (about a fifth slower; both
+    measured in benchmarks/HISTORY.md). The days' bounds are computed here, so a send is in day ``d``
+    when ``now - (d + 1) < sent_at <= now - d``.
     """
-    sent = "sent_at IS NOT NULL AND sent_at <= :now"
-    if postgres:
-        select_sends = f"""
-            SELECT variant, incentive, {_age(postgres, "sent_at")} AS age, COUNT(*) AS sends, 0 AS outcomes,
-                   0.0 AS delay_days, 0.0 AS value
-            FROM referral_requests WHERE campaign = :campaign AND {sent}
-            GROUP BY variant, incentive, age"""
-        return "", select_sends, []
     times: list[str] = []
     days = []
     for day in range(MAX_AGE_DAYS + 1):
@@ -139,7 +132,7 @@ def age_rows(
     for index, (variant, incentive) in enumerate(arms):
         params[f"variant{index}"], params[f"incentive{index}"] = variant, incentive
     arm_values = ", ".join(f"(:variant{index}, :incentive{index})" for index in range(len(arms)))
-    ctes, select_sends, times = _sends_by_age(pg, now, params)
+    ctes, select_sends, times = _sends_by_age(now, params)
     # SQLite's planner may drive the join from the million requests; CROSS JOIN keeps the few outcomes outside.
     join = "JOIN" if pg else "CROSS JOIN"
     sql = f"""
