@@ -97,10 +97,10 @@ def _sends_by_age(now: datetime, params: dict[str, Any]) -> tuple[str, str, list
     """The sends part of ``age_rows``: (its CTEs, its SELECT, the timestamp parameters it adds).
 
     Each (arm, day of age) is counted as one range of the covering index ``ix_referral_requests_sends``
-    instead of grouping every send by an age computed per row: SQLite would sort a million sends for
-    that ``GROUP BY`` (about ten times slower) and PostgreSQL hashes them (about a fifth slower; both
-    measured in benchmarks/HISTORY.md). The days' bounds are computed here, so a send is in day ``d``
-    when ``now - (d + 1) < sent_at <= now - d``.
+    instead of grouping every send by an age computed per row, which SQLite does by sorting all the
+    sends and PostgreSQL by hashing them, both measurably slower (benchmarks/HISTORY.md). The cost
+    grows with arms × days, not with the sends. The days' bounds are computed here, so a send is in
+    day ``d`` when ``now - (d + 1) < sent_at <= now - d``.
     """
     times: list[str] = []
     days = []
